@@ -1,0 +1,47 @@
+# The two set-up commands: `make run` and `make test`. Everything else builds on them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-load browser demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_superuser
+	@echo ""
+	@echo "  AI Assistant for Django is starting: log in at http://127.0.0.1:$(PORT)/accounts/login/"
+	@echo "  (Ctrl-C stops it.)"
+	@echo ""
+	@exec $(BIN)/uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --no-server-header
+
+# Debian's Chromium drives the browser tests (never a downloaded browser build).
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests…"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "Could not install chromium with apt-get."; \
+	fi
+
+# pytest's exit code 5 means "no tests collected": never green by accident.
+test: install browser
+	@$(BIN)/pytest -m "not load" $(PYTEST_ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing."; exit 1; fi; exit $$rc
+
+test-load: install
+	@$(BIN)/pytest -m load -s $(PYTEST_ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no load tests: failing."; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

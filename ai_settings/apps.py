@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AISettingsConfig(AppConfig):
+    name = "ai_settings"
+    verbose_name = "AI settings"
+
+    def ready(self) -> None:
+        from ai_settings import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,168 @@
+"""The settings in force, as one immutable snapshot shared by the chat, the tools and MCP.
+
+Reading it costs one small query (the settings version); the full snapshot, with decrypted
+keys and the compatible providers' models, is rebuilt only when the version changes. The
+version lives in the database, so every worker on every host sees a save at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+
+from ai_settings import catalog
+from ai_settings.catalog import AvailableModel
+from ai_settings.fields import UNDECRYPTABLE
+from ai_settings.models import AISettings, CompatibleProvider
+
+
+@dataclass(frozen=True)
+class ProviderConnection:
+    """How to reach one provider: kind, endpoint, credentials. Never rendered, never logged."""
+
+    key: str  # "openai", "anthropic", "google" or "compat-<pk>"
+    kind: str
+    label: str
+    api_key: str = field(repr=False)
+    base_url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class CurrentSettings:
+    version: int
+    custom_system_prompt: str
+    mcp_enabled: bool
+    mcp_allow_deletes: bool
+    prompts_collection_id: int | None
+    mcp_system_prompt_enabled: bool
+    mcp_system_prompt: str
+    rate_limit_per_minute: int
+    daily_token_budget: int | None
+    connections: dict[str, ProviderConnection] = field(repr=False)
+    models: tuple[AvailableModel, ...] = ()
+
+    def model(self, key: str) -> AvailableModel | None:
+        return next((m for m in self.models if m.key == key), None)
+
+
+_lock = threading.Lock()
+_memo: CurrentSettings | None = None
+
+
+def _usable_secret(value: str) -> str:
+    return "" if value is UNDECRYPTABLE else (value or "")
+
+
+def _build(row: AISettings) -> CurrentSettings:
+    from django.conf import settings as django_settings
+
+    base_urls = {
+        catalog.OPENAI: django_settings.OPENAI_BASE_URL,
+        catalog.ANTHROPIC: django_settings.ANTHROPIC_BASE_URL,
+        catalog.GOOGLE: django_settings.GOOGLE_BASE_URL,
+    }
+    allowed = {
+        catalog.OPENAI: row.openai_allowed_models,
+        catalog.ANTHROPIC: row.anthropic_allowed_models,
+        catalog.GOOGLE: row.google_allowed_models,
+    }
+    keys = {
+        catalog.OPENAI: _usable_secret(row.openai_api_key),
+        catalog.ANTHROPIC: _usable_secret(row.anthropic_api_key),
+        catalog.GOOGLE: _usable_secret(row.google_api_key),
+    }
+    connections: dict[str, ProviderConnection] = {}
+    models: list[AvailableModel] = []
+    for kind, label in catalog.BUILTIN_PROVIDERS.items():
+        if not keys[kind]:
+            continue  # a provider without a key offers no models, whatever its list says
+        connections[kind] = ProviderConnection(kind, kind, label, keys[kind], base_urls[kind])
+        for model_id in allowed[kind] or []:
+            info = catalog.catalog_model(kind, model_id)
+            models.append(
+                AvailableModel(
+                    key=catalog.make_key(kind, model_id),
+                    provider_kind=kind,
+                    provider_key=kind,
+                    provider_label=label,
+                    model_id=model_id,
+                    display_name=info.display_name,
+                    context_window=info.context_window,
+                    max_output=info.max_output,
+                    supports_attachments=info.supports_attachments,
+                    supports_reasoning=info.supports_reasoning,
+                    input_price=info.input_price,
+                    output_price=info.output_price,
+                )
+            )
+    for provider in CompatibleProvider.objects.prefetch_related("models"):
+        provider_key = catalog.compatible_provider_key(provider.pk)
+        headers = _usable_secret(provider.custom_headers)
+        connections[provider_key] = ProviderConnection(
+            provider_key,
+            catalog.COMPATIBLE,
+            provider.name,
+            _usable_secret(provider.api_key),
+            provider.base_url,
+            json.loads(headers) if headers else {},
+        )
+        for model in provider.models.all():
+            models.append(
+                AvailableModel(
+                    key=catalog.make_key(provider_key, model.model_id),
+                    provider_kind=catalog.COMPATIBLE,
+                    provider_key=provider_key,
+                    provider_label=provider.name,
+                    model_id=model.model_id,
+                    display_name=model.display_name or model.model_id,
+                    context_window=model.context_window,
+                    max_output=model.max_output,
+                    supports_attachments=model.supports_attachments,
+                    supports_reasoning=model.supports_reasoning,
+                    provider_options=dict(model.provider_options or {}),
+                    input_price=model.input_price,
+                    output_price=model.output_price,
+                )
+            )
+    return CurrentSettings(
+        version=row.version,
+        custom_system_prompt=row.custom_system_prompt,
+        mcp_enabled=row.mcp_enabled,
+        mcp_allow_deletes=row.mcp_allow_deletes,
+        prompts_collection_id=row.prompts_collection_id,
+        mcp_system_prompt_enabled=row.mcp_system_prompt_enabled,
+        mcp_system_prompt=row.mcp_system_prompt,
+        rate_limit_per_minute=row.rate_limit_per_minute,
+        daily_token_budget=row.daily_token_budget,
+        connections=connections,
+        models=tuple(models),
+    )
+
+
+def get_current() -> CurrentSettings:
+    """The snapshot for the settings version now in the database."""
+    global _memo
+    version = AISettings.objects.filter(pk=1).values_list("version", flat=True).first()
+    memo = _memo
+    if memo is not None and version is not None and memo.version == version:
+        return memo
+    with _lock:
+        row = AISettings.load()
+        _memo = _build(row)
+        return _memo
+
+
+async def aget_current() -> CurrentSettings:
+    return await sync_to_async(get_current)()
+
+
+def bump_version() -> None:
+    """Call inside the transaction of every change to AI settings or compatible providers."""
+    from django.db.models import F
+
+    AISettings.load()
+    AISettings.objects.filter(pk=1).update(version=F("version") + 1)

@@ -1,0 +1,110 @@
+"""Shared fixtures: one user for each kind of account, a cache emptied per test, and a real
+ASGI server (uvicorn in a thread) for tests that need streaming or a browser."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _make_user(django_user_model, username: str, *, groups=(), perms=(), **flags):
+    user = django_user_model.objects.create_user(username=username, password=PASSWORD, **flags)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+@pytest.fixture
+def api_only_user(db, django_user_model):
+    """Signed in, but without App access (an API-only account)."""
+    return _make_user(django_user_model, "api-only")
+
+
+@pytest.fixture
+def app_user(db, django_user_model):
+    return _make_user(django_user_model, "app-user", groups=["App users"], first_name="Ada")
+
+
+@pytest.fixture
+def other_app_user(db, django_user_model):
+    return _make_user(django_user_model, "other-app-user", groups=["App users"])
+
+
+@pytest.fixture
+def settings_manager(db, django_user_model):
+    """May manage AI settings; not staff, not a superuser, no App access."""
+    return _make_user(django_user_model, "manager", perms=["ai_settings.manage_ai_settings"])
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    return _make_user(django_user_model, "staff", is_staff=True)
+
+
+@pytest.fixture
+def superuser(db, django_user_model):
+    return django_user_model.objects.create_superuser("root", "", PASSWORD)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AsgiServer:
+    """uvicorn serving config.asgi in a background thread of the test process, so it shares
+    the test database (SQLite in-memory is opened in shared-cache mode by Django's runner)."""
+
+    def __init__(self) -> None:
+        import uvicorn
+
+        from config.asgi import application
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start within 10 s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def asgi_server(transactional_db) -> Iterator[AsgiServer]:
+    server = AsgiServer()
+    server.start()
+    yield server
+    server.stop()

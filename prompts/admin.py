@@ -1,0 +1,79 @@
+"""Django admin for prompt collections and prompts (staff with the prompts permissions)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count
+from django.template.loader import render_to_string
+
+from prompts.forms import PromptAdminForm, PromptMessageFormSet, PromptMessageInlineForm
+from prompts.models import Prompt, PromptCollection, PromptMessage
+from prompts.rendering import PlaceholderSyntaxError, render, sample_values, variables
+
+
+@admin.register(PromptCollection)
+class PromptCollectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "prompt_count", "created_at"]
+    search_fields = ["name", "description"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(prompt_total=Count("prompts"))
+
+    @admin.display(description="Prompts", ordering="prompt_total")
+    def prompt_count(self, obj: PromptCollection) -> int:
+        return obj.prompt_total
+
+
+class PromptMessageInline(admin.TabularInline):
+    model = PromptMessage
+    form = PromptMessageInlineForm
+    formset = PromptMessageFormSet
+    extra = 1
+    verbose_name = "message"
+    verbose_name_plural = "Messages (sent in this order after the system prompt)"
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    form = PromptAdminForm
+    inlines = [PromptMessageInline]
+    list_display = ["name", "collection", "status", "variable_names", "updated_at", "updated_by"]
+    list_filter = ["collection", "status"]
+    list_select_related = ["collection", "updated_by"]
+    search_fields = ["name", "description", "system_prompt", "messages__text"]
+    readonly_fields = ["preview", "created_by", "created_at", "updated_by", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["collection", "name", "status", "description", "system_prompt"]}),
+        ("Preview", {"fields": ["preview"]}),
+        ("History", {"fields": ["created_by", "created_at", "updated_by", "updated_at"]}),
+    ]
+
+    class Media:
+        css = {"all": ["css/prompts-admin.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("messages")
+
+    @admin.display(description="Variables")
+    def variable_names(self, obj: Prompt) -> str:
+        try:
+            return ", ".join(v.name for v in variables(obj)) or "—"
+        except PlaceholderSyntaxError:
+            return "(invalid placeholder)"
+
+    @admin.display(description="Preview with sample values")
+    def preview(self, obj: Prompt) -> str:
+        context: dict[str, object] = {"saved": obj.pk is not None}
+        if obj.pk is not None:
+            try:
+                context["variables"] = variables(obj)
+                context["rendered"] = render(obj, sample_values(obj))
+            except PlaceholderSyntaxError as error:
+                context["error"] = str(error)
+        return render_to_string("admin/prompts/prompt/preview.html", context)
+
+    def save_model(self, request, obj: Prompt, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,78 @@
+"""The API tokens page (any signed-in user, AI enabled) and the chat's prompt picker partials
+(App access)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ai_settings.current import get_current
+from assistant.access import ai_login_required, app_access_required
+from prompts.forms import ApiTokenForm, PromptValuesForm
+from prompts.models import ApiToken
+from prompts.queries import UnknownPrompt, active_collection, published_prompt, published_prompts
+from prompts.rendering import variables
+from prompts.tokens import create_token, revoke_token
+
+
+def _tokens_page(request: HttpRequest, form: ApiTokenForm, new_token: str = "", status: int = 200):
+    current = get_current()
+    context = {
+        "form": form,
+        "new_token": new_token,
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "mcp_enabled": current.mcp_enabled,
+        "mcp_url": request.build_absolute_uri("/mcp"),
+    }
+    return render(request, "prompts/tokens.html", context, status=status)
+
+
+@never_cache
+@ai_login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _tokens_page(request, ApiTokenForm(user=request.user))
+    form = ApiTokenForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _tokens_page(request, form, status=400)
+    _, raw = create_token(request.user, form.cleaned_data["name"])
+    # Shown on this response only: the page is never cached and the token is not stored.
+    return _tokens_page(request, ApiTokenForm(user=request.user), new_token=raw)
+
+
+@ai_login_required
+@require_POST
+def revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    if not revoke_token(request.user, token_id):
+        raise Http404("No such active token.")
+    messages.success(request, "Token revoked: MCP clients using it are refused from now on.")
+    return redirect("prompts:tokens")
+
+
+@app_access_required
+@require_GET
+def picker(request: HttpRequest) -> HttpResponse:
+    """Partial: the active collection's published prompts, for the chat's prompt picker."""
+    current = get_current()
+    context = {
+        "prompts": published_prompts(current),
+        "has_collection": active_collection(current) is not None,
+    }
+    return render(request, "prompts/_picker.html", context)
+
+
+@app_access_required
+@require_GET
+def prompt_form(request: HttpRequest, name: str) -> HttpResponse:
+    """Partial: the fields asking for one prompt's variables (none: nothing to ask)."""
+    try:
+        prompt = published_prompt(get_current(), name)
+    except LookupError as error:  # NoActiveCollection or UnknownPrompt
+        status = 404 if isinstance(error, UnknownPrompt) else 409
+        return render(request, "prompts/_prompt_error.html", {"error": str(error)}, status=status)
+    form = PromptValuesForm(variables(prompt))
+    return render(request, "prompts/_prompt_fields.html", {"prompt": prompt, "form": form})

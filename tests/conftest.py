@@ -3,7 +3,9 @@ ASGI server (uvicorn in a thread) for tests that need streaming or a browser."""
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +15,19 @@ from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """SQLite: test in a database file (one per test process) rather than Django's default
+    shared-cache in-memory database, whose table locks make concurrent writers fail at once
+    ("database table is locked") where a file in WAL mode waits, as in production."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = f"ai-assistant-test-{os.getpid()}.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
 
 
 @pytest.fixture(autouse=True)

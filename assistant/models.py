@@ -158,3 +158,27 @@ class UsageRecord(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+
+class UsageReservation(models.Model):
+    """One admitted message. It counts toward the per-minute rate limit for a minute, and
+    its estimated tokens stay set aside from the daily budget until the message ends (or, if
+    a worker died mid-message, until the reservation expires)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+
+class UsageLock(models.Model):
+    """One row per user, written first in every admission transaction: its row lock (the
+    write lock on SQLite) makes one user's concurrent admissions take turns on any worker."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    locked_at = models.DateTimeField(null=True, blank=True)

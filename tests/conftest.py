@@ -16,6 +16,8 @@ from django.core.cache import cache
 
 PASSWORD = "correct horse battery staple"
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:

@@ -1,0 +1,76 @@
+"""One streaming interface over the OpenAI, Anthropic and Google SDKs and any
+OpenAI-compatible server.
+
+`get_adapter(connection)` returns the adapter for a provider connection of the current
+settings. Adapters (and the SDK clients inside them) are built once per distinct connection
+(kind, key, credentials, endpoint, headers, timeouts) and reused by every request; a settings
+change that alters a connection yields a new adapter, and old ones age out of a small LRU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from ai_settings.current import ProviderConnection
+from assistant.providers.base import ProviderAdapter, ProviderFailure
+from assistant.providers.clients import Timeouts
+
+__all__ = ["ProviderAdapter", "ProviderFailure", "get_adapter", "list_models"]
+
+_MAX_ADAPTERS = 64
+_adapters: OrderedDict[tuple[Any, ...], ProviderAdapter] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _cache_key(connection: ProviderConnection, timeouts: Timeouts) -> tuple[Any, ...]:
+    return (
+        connection.kind,
+        connection.key,
+        connection.label,
+        connection.api_key,
+        connection.base_url,
+        tuple(sorted(connection.headers.items())),
+        timeouts,
+    )
+
+
+def _build(connection: ProviderConnection, timeouts: Timeouts) -> ProviderAdapter:
+    if connection.kind == "openai":
+        from assistant.providers.openai_responses import ResponsesAdapter
+
+        return ResponsesAdapter(connection, timeouts)
+    if connection.kind == "compatible":
+        from assistant.providers.openai import ChatCompletionsAdapter
+
+        return ChatCompletionsAdapter(connection, timeouts)
+    if connection.kind == "anthropic":
+        from assistant.providers.anthropic import AnthropicAdapter
+
+        return AnthropicAdapter(connection, timeouts)
+    if connection.kind == "google":
+        from assistant.providers.google import GoogleAdapter
+
+        return GoogleAdapter(connection, timeouts)
+    raise ValueError(f"Unknown provider kind {connection.kind!r}")
+
+
+def get_adapter(connection: ProviderConnection) -> ProviderAdapter:
+    """The adapter for this connection, built once and shared by all requests."""
+    timeouts = Timeouts.from_settings()
+    key = _cache_key(connection, timeouts)
+    with _lock:
+        adapter = _adapters.get(key)
+        if adapter is not None:
+            _adapters.move_to_end(key)
+            return adapter
+        adapter = _adapters[key] = _build(connection, timeouts)
+        while len(_adapters) > _MAX_ADAPTERS:
+            _adapters.popitem(last=False)
+        return adapter
+
+
+async def list_models(connection: ProviderConnection) -> list[str]:
+    """The provider's model ids ("Test connection"). Raises ProviderFailure (10 s timeout)."""
+    return await get_adapter(connection).list_models()

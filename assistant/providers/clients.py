@@ -1,0 +1,46 @@
+"""How SDK clients are built: the timeouts they use, and one client per event loop (an async
+HTTP client's pooled connections belong to the loop that opened them, so uvicorn's loop and
+each test's loop get their own)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+LIST_MODELS_TIMEOUT = 10.0
+MAX_RETRIES = 2  # the SDKs retry only the request itself, so never after the first token
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    idle: float  # longest silence allowed between two streamed chunks
+
+    @classmethod
+    def from_settings(cls) -> Timeouts:
+        from django.conf import settings
+
+        return cls(settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_IDLE_TIMEOUT)
+
+
+class PerLoop(Generic[T]):
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            value = self._by_loop.get(loop)
+            if value is None:
+                value = self._by_loop[loop] = self._factory()
+            return value

@@ -1,0 +1,253 @@
+"""OpenAI and every OpenAI-compatible server, through the official `openai` SDK.
+
+Built-in OpenAI uses the Responses API (`openai_responses.py`): it is the only OpenAI API
+that streams the reasoning summaries of GPT-5-class models (chat completions hides them), and
+with `store=False` plus `include=["reasoning.encrypted_content"]` the reasoning items can be
+handed back during a tool-call loop without OpenAI keeping any conversation state.
+
+OpenAI-compatible providers (Ollama, LM Studio, vLLM, Azure's v1 API, Mistral…) always use
+chat completions (`ChatCompletionsAdapter`, below): that is the API they all speak. A blank
+key becomes a placeholder (the SDK insists on one; local servers ignore it), and the
+provider's custom headers are sent with every request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import openai
+
+from ai_settings.current import ProviderConnection
+from assistant.providers import attachments as att
+from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
+from assistant.providers.clients import LIST_MODELS_TIMEOUT, MAX_RETRIES, PerLoop, Timeouts
+from assistant.providers.errors import (
+    error_detail,
+    kind_for_status,
+    provider_error,
+    retry_after_seconds,
+)
+from assistant.providers.events import (
+    Event,
+    Finish,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
+from assistant.providers.options import provider_options
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+PLACEHOLDER_KEY = "not-needed"
+_PROTECTED = ("model", "messages", "tools", "functions", "stream", "stream_options")
+_FINISH = {"tool_calls": "tool_calls", "function_call": "tool_calls"}
+
+
+def make_client(connection: ProviderConnection, timeouts: Timeouts) -> openai.AsyncOpenAI:
+    base_url = connection.base_url or (
+        OPENAI_DEFAULT_BASE_URL if connection.kind == "openai" else None
+    )
+    return openai.AsyncOpenAI(
+        api_key=connection.api_key or PLACEHOLDER_KEY,
+        base_url=base_url,
+        timeout=httpx2.Timeout(
+            connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=timeouts.idle
+        ),
+        max_retries=MAX_RETRIES,
+        default_headers=dict(connection.headers) or None,
+    )
+
+
+def map_error(exc: openai.OpenAIError, connection: ProviderConnection) -> ProviderError:
+    """One SDK exception as a ProviderError (the key scrubbed from any text)."""
+    secrets = (connection.api_key, *connection.headers.values())
+    label = connection.label
+    if isinstance(exc, openai.APITimeoutError):
+        return provider_error("timeout", label, secrets=secrets)
+    if isinstance(exc, openai.APIConnectionError):
+        detail = str(exc.__cause__ or "") or exc.message
+        return provider_error("connection", label, detail, secrets=secrets)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        return provider_error(
+            kind_for_status(status),
+            label,
+            error_detail(exc.body) or exc.message,
+            secrets=secrets,
+            retry_after=retry_after_seconds(exc.response.headers) if status == 429 else None,
+            status_code=status,
+        )
+    if isinstance(exc, openai.APIError):  # an error event inside a stream
+        body = exc.body if isinstance(exc.body, dict) else {}
+        marker = f"{body.get('type', '')} {body.get('code', '')}"
+        kind = "rate_limit" if "rate_limit" in marker else "unavailable"
+        return provider_error(kind, label, exc.message, secrets=secrets)
+    return provider_error("unavailable", label, str(exc), secrets=secrets)
+
+
+async def list_model_ids(client: openai.AsyncOpenAI, connection: ProviderConnection) -> list[str]:
+    quick = client.with_options(timeout=LIST_MODELS_TIMEOUT, max_retries=0)
+    try:
+        return sorted([model.id async for model in quick.models.list()])
+    except openai.OpenAIError as exc:
+        raise ProviderFailure(map_error(exc, connection)) from None
+
+
+def _user_content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    if not message.attachments:
+        return message.text
+    parts: list[dict[str, Any]] = []
+    if message.text:
+        parts.append({"type": "text", "text": message.text})
+    for attachment in message.attachments:
+        if attachment.content_type in att.IMAGE_TYPES:
+            parts.append({"type": "image_url", "image_url": {"url": att.data_url(attachment)}})
+        elif attachment.content_type == att.PDF:
+            parts.append(
+                {
+                    "type": "file",
+                    "file": {"filename": attachment.filename, "file_data": att.data_url(attachment)},
+                }
+            )
+        else:
+            parts.append({"type": "text", "text": att.inline_text_document(attachment)})
+    return parts
+
+
+def chat_messages(request: ChatRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.system_prompt:
+        messages.append({"role": "system", "content": request.system_prompt})
+    for message in request.messages:
+        if message.role == "user":
+            messages.append({"role": "user", "content": _user_content(message)})
+        elif message.role == "assistant":
+            entry: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+            if message.tool_calls:
+                entry["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                    }
+                    for call in message.tool_calls
+                ]
+            messages.append(entry)
+        else:
+            messages.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
+            )
+    return messages
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    """A tool call's JSON arguments; anything unparsable becomes an empty object."""
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class ChatCompletionsAdapter:
+    """Chat completions streaming: what every OpenAI-compatible server speaks."""
+
+    def __init__(self, connection: ProviderConnection, timeouts: Timeouts) -> None:
+        self.connection = connection
+        self._clients = PerLoop(lambda: make_client(connection, timeouts))
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        return self._clients.get()
+
+    async def list_models(self) -> list[str]:
+        return await list_model_ids(self.client, self.connection)
+
+    def build_params(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"max_tokens": request.model.max_output}
+        body.update(provider_options(request, _PROTECTED))
+        body.update(
+            {
+                "model": request.model.model_id,
+                "messages": chat_messages(request),
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+        )
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters,
+                    },
+                }
+                for tool in request.tools
+            ]
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        body = self.build_params(request)
+        # Everything goes through extra_body so servers' own options (top_k, think, …) pass;
+        # the protected keys were set last, so options cannot replace them.
+        params = {"model": body.pop("model"), "messages": body.pop("messages"), "stream": True}
+        calls: dict[int, dict[str, str]] = {}
+        finish: str | None = None
+        try:
+            stream = await self.client.chat.completions.create(**params, extra_body=body)
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        details = chunk.usage.completion_tokens_details
+                        yield Usage(
+                            input_tokens=chunk.usage.prompt_tokens or 0,
+                            output_tokens=chunk.usage.completion_tokens or 0,
+                            reasoning_tokens=(details.reasoning_tokens or 0) if details else 0,
+                        )
+                    for choice in chunk.choices[:1]:
+                        delta = choice.delta
+                        extra = delta.model_extra or {}
+                        reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+                        if isinstance(reasoning, str) and reasoning:
+                            yield ReasoningDelta(reasoning)
+                        if delta.content:
+                            yield TextDelta(delta.content)
+                        for piece in delta.tool_calls or ():
+                            index = getattr(piece, "index", None)
+                            if index is None:  # some servers send whole calls unindexed
+                                index = len(calls)
+                            call = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+                            if piece.id:
+                                call["id"] = piece.id
+                            if piece.function is not None:
+                                if piece.function.name:
+                                    call["name"] += piece.function.name
+                                if piece.function.arguments:
+                                    call["arguments"] += piece.function.arguments
+                        if choice.finish_reason:
+                            finish = _FINISH.get(choice.finish_reason, choice.finish_reason)
+                            for index in sorted(calls):
+                                call = calls[index]
+                                yield ToolCall(
+                                    id=call["id"] or f"call_{index}",
+                                    name=call["name"],
+                                    arguments=parse_arguments(call["arguments"]),
+                                )
+                            calls.clear()
+        except openai.OpenAIError as exc:
+            yield map_error(exc, self.connection)
+            return
+        if finish is None:
+            yield provider_error(
+                "connection", self.connection.label, "the stream ended before the answer did"
+            )
+            return
+        yield Finish(finish)

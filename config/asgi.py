@@ -10,5 +10,37 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 django_application = get_asgi_application()
 
-# The MCP app is added by the prompts app (issue 7); until then Django serves everything.
-application = django_application
+from prompts.mcp_http import McpApp  # noqa: E402  (needs Django set up first)
+
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
+
+
+class Dispatcher:
+    """/mcp to the MCP app, everything else to Django; answers ASGI lifespan itself (Django
+    does not speak it) and stops the MCP session manager on shutdown."""
+
+    def __init__(self, django_app, mcp_app: McpApp) -> None:
+        self.django_app = django_app
+        self.mcp_app = mcp_app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http" and scope["path"] in MCP_PATHS:
+            await self.mcp_app(scope, receive, send)
+        else:
+            await self.django_app(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})  # MCP starts on first use
+            elif message["type"] == "lifespan.shutdown":
+                await self.mcp_app.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+mcp_application = McpApp()
+application = Dispatcher(django_application, mcp_application)

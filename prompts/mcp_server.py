@@ -1,0 +1,184 @@
+"""The MCP server's handlers (official `mcp` SDK, low-level Server): the active collection's
+published prompts and the assistant's tools, for the user the bearer token belongs to.
+
+Prompts: every variable is a required argument. `prompts/get` returns the prompt's system
+prompt first, as a **user** message (MCP prompt messages are only "user" or "assistant", and
+the system prompt holds instructions for the model, which it follows when they come from the
+user, not when they look like something it said itself), then the prompt's messages, rendered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mcp_types as types
+from asgiref.sync import sync_to_async
+from mcp.server import Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+
+from ai_settings.current import CurrentSettings, aget_current
+from prompts.queries import NO_ACTIVE_COLLECTION, aactive_collection, apublished_prompts
+from prompts.rendering import MissingVariableError, render, variables
+
+SERVER_NAME = "django-ai-assistant"
+SYSTEM_PROMPT_TOOL = "system-prompt"
+EXCLUDED_TOOLS = frozenset({"ask_user"})  # needs a person in the chat to answer
+USER_STATE_KEY = "mcp_user"  # set on the ASGI scope's "state" by prompts.mcp_http
+DELETES_OFF = (
+    "Deletes via MCP are turned off. An administrator can turn on “Allow deletes via MCP” in "
+    "Settings → AI."
+)
+
+
+def request_user(ctx: ServerRequestContext[Any, Any]) -> Any:
+    """The token owner, authenticated by prompts.mcp_http before the SDK saw the request."""
+    request = ctx.request
+    user = None if request is None else request.scope.get("state", {}).get(USER_STATE_KEY)
+    if user is None:  # unreachable through prompts.mcp_http, which refuses unauthenticated calls
+        raise MCPError(types.INVALID_REQUEST, "Authentication required.")
+    return user
+
+
+# -- prompts ----------------------------------------------------------------------------------
+
+
+async def _published(current: CurrentSettings) -> list[Any]:
+    if await aactive_collection(current) is None:
+        raise MCPError(types.INVALID_REQUEST, NO_ACTIVE_COLLECTION)
+    return await apublished_prompts(current)
+
+
+def _describe(prompt: Any) -> types.Prompt:
+    return types.Prompt(
+        name=prompt.name,
+        description=prompt.description or None,
+        arguments=[
+            types.PromptArgument(name=v.name, description=v.description or None, required=True)
+            for v in variables(prompt)
+        ],
+    )
+
+
+async def list_prompts(
+    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+) -> types.ListPromptsResult:
+    request_user(ctx)
+    prompts = await _published(await aget_current())
+    return types.ListPromptsResult(prompts=[_describe(p) for p in prompts])
+
+
+async def get_prompt(
+    ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+) -> types.GetPromptResult:
+    request_user(ctx)
+    prompts = await _published(await aget_current())
+    prompt = next((p for p in prompts if p.name == params.name), None)
+    if prompt is None:
+        raise MCPError(
+            types.INVALID_PARAMS,
+            f"Unknown prompt “{params.name}”: it is not a published prompt of the active collection.",
+        )
+    try:
+        rendered = render(prompt, params.arguments or {})
+    except MissingVariableError as error:
+        raise MCPError(types.INVALID_PARAMS, str(error)) from None
+    messages = [("user", rendered.system_prompt)] if rendered.system_prompt.strip() else []
+    messages.extend(rendered.messages)
+    return types.GetPromptResult(
+        description=prompt.description or None,
+        messages=[
+            types.PromptMessage(role=role, content=types.TextContent(type="text", text=text))
+            for role, text in messages
+        ],
+    )
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+def _registry_tools() -> list[Any]:
+    from assistant.tools import all_tools
+
+    return [tool for tool in all_tools() if tool.name not in EXCLUDED_TOOLS]
+
+
+def _system_prompt_text(current: CurrentSettings) -> str:
+    if current.mcp_system_prompt.strip():
+        return current.mcp_system_prompt
+    from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
+
+    return DEFAULT_SYSTEM_PROMPT
+
+
+SYSTEM_PROMPT_TOOL_SPEC = types.Tool(
+    name=SYSTEM_PROMPT_TOOL,
+    description=(
+        "Returns the system prompt for working with this site: how to use the other tools well "
+        "and the site's rules. Call it once at the start of a conversation and follow it."
+    ),
+    input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+)
+
+
+def _describe_tool(tool: Any) -> types.Tool:
+    return types.Tool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=tool.parameters,
+        annotations=types.ToolAnnotations(read_only_hint=tool.read_only, open_world_hint=False),
+    )
+
+
+async def list_tools(
+    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    request_user(ctx)
+    current = await aget_current()
+    tools = [_describe_tool(tool) for tool in await sync_to_async(_registry_tools)()]
+    if current.mcp_system_prompt_enabled:
+        tools.insert(0, SYSTEM_PROMPT_TOOL_SPEC)
+    return types.ListToolsResult(tools=tools)
+
+
+def _text_result(text: str, *, is_error: bool = False) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], is_error=is_error
+    )
+
+
+def _is_delete(arguments: dict[str, Any]) -> bool:
+    return str(arguments.get("action", "")).lower() == "delete"
+
+
+async def call_tool(
+    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    from assistant.tools.base import ToolContext
+
+    user = request_user(ctx)
+    current = await aget_current()
+    arguments = dict(params.arguments or {})
+    if params.name == SYSTEM_PROMPT_TOOL and current.mcp_system_prompt_enabled:
+        return _text_result(await sync_to_async(_system_prompt_text)(current))
+    tool = next((t for t in await sync_to_async(_registry_tools)() if t.name == params.name), None)
+    if tool is None:
+        raise MCPError(types.INVALID_PARAMS, f"Unknown tool “{params.name}”.")
+    if _is_delete(arguments) and not current.mcp_allow_deletes:
+        return _text_result(json.dumps({"error": DELETES_OFF}), is_error=True)
+    context = ToolContext(user=user, current=current, via_mcp=True)
+    result = await sync_to_async(tool.run)(arguments, context)
+    return _text_result(result.content, is_error=result.is_error)
+
+
+def build_server() -> Server:
+    return Server(
+        SERVER_NAME,
+        version="1",
+        title="AI Assistant for Django",
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )

@@ -1,0 +1,219 @@
+"""The MCP server at /mcp, driven by the official `mcp` client over real HTTP (uvicorn serving
+config.asgi): tokens, the on/off switches, prompts and tools."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import httpx2
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from ai_settings.models import AISettings
+from prompts.models import ApiToken, Prompt, PromptCollection, PromptMessage
+from prompts.tokens import create_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+# get_current() keeps its snapshot while the settings version is unchanged, and the test
+# database is emptied between tests: give every configuration a version no other test used.
+_versions = itertools.count(7_000_000)
+
+
+def set_ai(**fields) -> None:
+    AISettings.load()
+    AISettings.objects.filter(pk=1).update(version=next(_versions), **fields)
+
+
+@pytest.fixture
+def collection(transactional_db) -> PromptCollection:
+    collection = PromptCollection.objects.create(name="Team prompts")
+    summarize = Prompt.objects.create(
+        collection=collection,
+        name="summarize",
+        status=Prompt.Status.PUBLISHED,
+        description="Summarize a record.",
+        system_prompt="You write for {{ audience: Who reads the summary }}.",
+    )
+    PromptMessage.objects.create(
+        prompt=summarize, position=1, role="user", text="Summarize {{ record }} for {{ audience }}."
+    )
+    PromptMessage.objects.create(prompt=summarize, position=2, role="assistant", text="Summary:")
+    Prompt.objects.create(
+        collection=collection, name="unfinished", status=Prompt.Status.DRAFT, system_prompt="x"
+    )
+    Prompt.objects.create(
+        collection=collection, name="old", status=Prompt.Status.ARCHIVED, system_prompt="x"
+    )
+    return collection
+
+
+@pytest.fixture
+def mcp_on(collection) -> None:
+    set_ai(mcp_enabled=True, prompts_collection=collection)
+
+
+@pytest.fixture
+def token(api_only_user) -> str:
+    """A token of an API-only account (no App access): MCP is open to it."""
+    return create_token(api_only_user, "laptop")[1]
+
+
+@asynccontextmanager
+async def mcp_session(server, token: str) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=20) as http:
+        async with streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+def post_initialize(server, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **(headers or {})}, timeout=20
+    )
+
+
+# -- authentication and switches --------------------------------------------------------------
+
+
+async def test_prompts_are_listed_with_every_variable_as_a_required_argument(
+    asgi_server, mcp_on, token
+):
+    async with mcp_session(asgi_server, token) as session:
+        result = await session.list_prompts()
+    assert [p.name for p in result.prompts] == ["summarize"]  # drafts and archived left out
+    prompt = result.prompts[0]
+    assert prompt.description == "Summarize a record."
+    arguments = [(a.name, a.description, a.required) for a in prompt.arguments]
+    assert arguments == [("audience", "Who reads the summary", True), ("record", None, True)]
+
+
+async def test_get_prompt_returns_system_prompt_first_then_rendered_messages(
+    asgi_server, mcp_on, token
+):
+    async with mcp_session(asgi_server, token) as session:
+        result = await session.get_prompt(
+            "summarize", {"audience": "the board", "record": "invoice 42"}
+        )
+    messages = [(m.role, m.content.text) for m in result.messages]
+    assert messages == [
+        ("user", "You write for the board."),
+        ("user", "Summarize invoice 42 for the board."),
+        ("assistant", "Summary:"),
+    ]
+
+
+async def test_get_prompt_without_a_variable_names_it_in_the_error(asgi_server, mcp_on, token):
+    async with mcp_session(asgi_server, token) as session:
+        with pytest.raises(MCPError, match="Missing value for variable “record”"):
+            await session.get_prompt("summarize", {"audience": "the board"})
+
+
+async def test_draft_prompt_cannot_be_fetched(asgi_server, mcp_on, token):
+    async with mcp_session(asgi_server, token) as session:
+        with pytest.raises(MCPError, match="Unknown prompt “unfinished”"):
+            await session.get_prompt("unfinished", {})
+
+
+async def test_without_active_collection_prompts_answer_an_error_saying_so(
+    asgi_server, mcp_on, token
+):
+    await sync_to_async(set_ai)(prompts_collection=None)
+    async with mcp_session(asgi_server, token) as session:
+        with pytest.raises(MCPError, match="No prompts collection is active"):
+            await session.list_prompts()
+        with pytest.raises(MCPError, match="No prompts collection is active"):
+            await session.get_prompt("summarize", {"audience": "a", "record": "b"})
+
+
+async def test_modern_protocol_clients_are_served_too(asgi_server, mcp_on, token):
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=20) as http:
+        async with streamable_http_client(f"{asgi_server.url}/mcp", http_client=http) as streams:
+            async with ClientSession(*streams) as session:
+                await session.discover()
+                result = await session.list_prompts()
+    assert [p.name for p in result.prompts] == ["summarize"]
+
+
+def test_missing_token_is_refused_with_www_authenticate(asgi_server, mcp_on):
+    response = post_initialize(asgi_server)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "Authorization: Bearer" in response.json()["error"]["message"]
+
+
+def test_wrong_token_is_refused_with_www_authenticate(asgi_server, mcp_on, token):
+    response = post_initialize(asgi_server, {"Authorization": f"Bearer {token}x"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_revoked_token_is_refused(asgi_server, mcp_on, token):
+    assert post_initialize(asgi_server, {"Authorization": f"Bearer {token}"}).status_code == 200
+    ApiToken.objects.update(revoked_at=timezone.now())
+    response = post_initialize(asgi_server, {"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_token_of_a_deactivated_user_is_refused(asgi_server, mcp_on, token, api_only_user):
+    api_only_user.is_active = False
+    api_only_user.save()
+    assert post_initialize(asgi_server, {"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+async def test_client_sees_why_its_token_was_refused(asgi_server, mcp_on):
+    with pytest.raises(BaseExceptionGroup) as raised:  # the client's task groups wrap it
+        async with mcp_session(asgi_server, "aiat_not-a-real-token"):
+            pass
+    assert raised.group_contains(MCPError, match="The bearer token is not valid")
+
+
+def test_using_a_token_records_when_it_was_last_used(asgi_server, mcp_on, token):
+    assert ApiToken.objects.get().last_used_at is None
+    assert post_initialize(asgi_server, {"Authorization": f"Bearer {token}"}).status_code == 200
+    assert ApiToken.objects.get().last_used_at is not None
+
+
+def test_mcp_is_404_while_the_mcp_server_is_off(asgi_server, collection, token):
+    set_ai(mcp_enabled=False, prompts_collection=collection)
+    assert post_initialize(asgi_server, {"Authorization": f"Bearer {token}"}).status_code == 404
+    assert post_initialize(asgi_server).status_code == 404  # not even a 401 to hint it exists
+
+
+def test_mcp_is_404_when_ai_is_disabled(asgi_server, mcp_on, token, settings):
+    settings.AI_ENABLED = False
+    assert post_initialize(asgi_server, {"Authorization": f"Bearer {token}"}).status_code == 404
+
+
+def test_unknown_host_is_refused(asgi_server, mcp_on, token):
+    headers = {"Authorization": f"Bearer {token}", "Host": "evil.example"}
+    assert post_initialize(asgi_server, headers).status_code == 400
+
+
+def test_other_paths_still_go_to_django(asgi_server, mcp_on):
+    response = httpx.get(f"{asgi_server.url}/healthz", timeout=20)
+    assert response.json() == {"status": "ok", "database": "ok"}

@@ -95,6 +95,7 @@ async def test_async_ledger_write_for_a_stopped_call(app_user):
         outcome=usage.STOPPED,
     )
     stored = await UsageRecord.objects.aget(pk=record.pk)
+    await sync_to_async(connections.close_all)()  # the ORM's worker thread outlives the test
     assert (stored.outcome, stored.output_tokens) == ("stopped", 40)
 
 

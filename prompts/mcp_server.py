@@ -77,7 +77,8 @@ async def get_prompt(
     if prompt is None:
         raise MCPError(
             types.INVALID_PARAMS,
-            f"Unknown prompt “{params.name}”: it is not a published prompt of the active collection.",
+            f"Unknown prompt “{params.name}”: "
+            "it is not a published prompt of the active collection.",
         )
     try:
         rendered = render(prompt, params.arguments or {})

@@ -65,7 +65,9 @@ def published_prompt(current: CurrentSettings, name: str) -> Prompt:
     return prompt
 
 
-def render_published(current: CurrentSettings, name: str, values: Mapping[str, Any]) -> RenderedPrompt:
+def render_published(
+    current: CurrentSettings, name: str, values: Mapping[str, Any]
+) -> RenderedPrompt:
     """Look up and render a published prompt. Raises NoActiveCollection, UnknownPrompt or
     rendering.MissingVariableError (its message names the missing variables)."""
     return render(published_prompt(current, name), values)

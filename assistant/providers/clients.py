@@ -9,12 +9,24 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 LIST_MODELS_TIMEOUT = 10.0
 MAX_RETRIES = 2  # the SDKs retry only the request itself, so never after the first token
+# A chat turn does not sit silent for minutes: a longer Retry-After is reported to the user
+# (as a rate_limit error with retry_after) instead of being waited out by the SDK.
+MAX_RETRY_WAIT = 20.0
+
+
+async def refuse_long_retry_waits(response: Any) -> None:
+    """httpx response hook: tell the SDK (`x-should-retry`) not to wait out a long delay."""
+    from assistant.providers.errors import retry_after_seconds
+
+    wait = retry_after_seconds(response.headers)
+    if wait is not None and wait > MAX_RETRY_WAIT:
+        response.headers["x-should-retry"] = "false"
 
 
 @dataclass(frozen=True)

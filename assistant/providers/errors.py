@@ -97,6 +97,8 @@ def provider_error(
         detail = detail[: _MAX_DETAIL - 1] + "…"
     if detail:
         message += f": {detail}"
+    if not message.endswith((".", "!", "?", "…")):
+        message += "."
     if kind == "rate_limit" and retry_after is not None:
         message += f" Try again in {max(1, round(retry_after))} s."
     return ProviderError(
@@ -123,3 +125,15 @@ def error_detail(body: Any) -> str:
     if isinstance(body, str):
         return body
     return ""
+
+
+def transport_detail(exc: BaseException) -> str:
+    """A readable cause for a failed connection (the exception or the one it wraps)."""
+    import httpx2
+
+    cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
+    if isinstance(cause, (httpx2.RemoteProtocolError, httpx2.ReadError)):
+        return "the connection was cut off before the answer was complete"
+    if isinstance(cause, httpx2.ConnectError):
+        return "could not connect to the server"
+    return str(cause or "") if cause is not None else ""

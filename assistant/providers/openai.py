@@ -23,12 +23,19 @@ import openai
 from ai_settings.current import ProviderConnection
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
-from assistant.providers.clients import LIST_MODELS_TIMEOUT, MAX_RETRIES, PerLoop, Timeouts
+from assistant.providers.clients import (
+    LIST_MODELS_TIMEOUT,
+    MAX_RETRIES,
+    PerLoop,
+    Timeouts,
+    refuse_long_retry_waits,
+)
 from assistant.providers.errors import (
     error_detail,
     kind_for_status,
     provider_error,
     retry_after_seconds,
+    transport_detail,
 )
 from assistant.providers.events import (
     Event,
@@ -51,14 +58,18 @@ def make_client(connection: ProviderConnection, timeouts: Timeouts) -> openai.As
     base_url = connection.base_url or (
         OPENAI_DEFAULT_BASE_URL if connection.kind == "openai" else None
     )
+    timeout = httpx2.Timeout(
+        connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=timeouts.idle
+    )
     return openai.AsyncOpenAI(
         api_key=connection.api_key or PLACEHOLDER_KEY,
         base_url=base_url,
-        timeout=httpx2.Timeout(
-            connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=timeouts.idle
-        ),
+        timeout=timeout,
         max_retries=MAX_RETRIES,
         default_headers=dict(connection.headers) or None,
+        http_client=openai.DefaultAsyncHttpxClient(
+            timeout=timeout, event_hooks={"response": [refuse_long_retry_waits]}
+        ),
     )
 
 
@@ -69,7 +80,7 @@ def map_error(exc: openai.OpenAIError, connection: ProviderConnection) -> Provid
     if isinstance(exc, openai.APITimeoutError):
         return provider_error("timeout", label, secrets=secrets)
     if isinstance(exc, openai.APIConnectionError):
-        detail = str(exc.__cause__ or "") or exc.message
+        detail = transport_detail(exc) or exc.message
         return provider_error("connection", label, detail, secrets=secrets)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code

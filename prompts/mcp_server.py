@@ -9,7 +9,6 @@ user, not when they look like something it said itself), then the prompt's messa
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import mcp_types as types
@@ -18,17 +17,14 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ai_settings.current import CurrentSettings, aget_current
+from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
+from assistant.tools import ToolContext, server_tools
 from prompts.queries import NO_ACTIVE_COLLECTION, aactive_collection, apublished_prompts
 from prompts.rendering import MissingVariableError, render, variables
 
 SERVER_NAME = "django-ai-assistant"
 SYSTEM_PROMPT_TOOL = "system-prompt"
-EXCLUDED_TOOLS = frozenset({"ask_user"})  # needs a person in the chat to answer
 USER_STATE_KEY = "mcp_user"  # set on the ASGI scope's "state" by prompts.mcp_http
-DELETES_OFF = (
-    "Deletes via MCP are turned off. An administrator can turn on “Allow deletes via MCP” in "
-    "Settings → AI."
-)
 
 
 def request_user(ctx: ServerRequestContext[Any, Any]) -> Any:
@@ -96,21 +92,9 @@ async def get_prompt(
 
 
 # -- tools ------------------------------------------------------------------------------------
-
-
-def _registry_tools() -> list[Any]:
-    from assistant.tools import all_tools
-
-    return [tool for tool in all_tools() if tool.name not in EXCLUDED_TOOLS]
-
-
-def _system_prompt_text(current: CurrentSettings) -> str:
-    if current.mcp_system_prompt.strip():
-        return current.mcp_system_prompt
-    from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
-
-    return DEFAULT_SYSTEM_PROMPT
-
+# The assistant's registry minus the tools that need a person in the chat (ask_user). Each runs
+# with the token owner's permissions; `items` itself refuses deletes via MCP unless "Allow
+# deletes via MCP" is on (ToolContext.via_mcp).
 
 SYSTEM_PROMPT_TOOL_SPEC = types.Tool(
     name=SYSTEM_PROMPT_TOOL,
@@ -123,12 +107,21 @@ SYSTEM_PROMPT_TOOL_SPEC = types.Tool(
 )
 
 
+def system_prompt_text(current: CurrentSettings) -> str:
+    """The MCP system prompt: the administrator's override, else the assistant's default."""
+    return current.mcp_system_prompt if current.mcp_system_prompt.strip() else DEFAULT_SYSTEM_PROMPT
+
+
 def _describe_tool(tool: Any) -> types.Tool:
     return types.Tool(
         name=tool.name,
         description=tool.description,
         input_schema=tool.parameters,
-        annotations=types.ToolAnnotations(read_only_hint=tool.read_only, open_world_hint=False),
+        annotations=types.ToolAnnotations(
+            title=getattr(tool, "label", None),
+            read_only_hint=tool.read_only,
+            open_world_hint=False,
+        ),
     )
 
 
@@ -137,7 +130,7 @@ async def list_tools(
 ) -> types.ListToolsResult:
     request_user(ctx)
     current = await aget_current()
-    tools = [_describe_tool(tool) for tool in await sync_to_async(_registry_tools)()]
+    tools = [_describe_tool(tool) for tool in server_tools()]
     if current.mcp_system_prompt_enabled:
         tools.insert(0, SYSTEM_PROMPT_TOOL_SPEC)
     return types.ListToolsResult(tools=tools)
@@ -149,27 +142,18 @@ def _text_result(text: str, *, is_error: bool = False) -> types.CallToolResult:
     )
 
 
-def _is_delete(arguments: dict[str, Any]) -> bool:
-    return str(arguments.get("action", "")).lower() == "delete"
-
-
 async def call_tool(
     ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
 ) -> types.CallToolResult:
-    from assistant.tools.base import ToolContext
-
     user = request_user(ctx)
     current = await aget_current()
-    arguments = dict(params.arguments or {})
     if params.name == SYSTEM_PROMPT_TOOL and current.mcp_system_prompt_enabled:
-        return _text_result(await sync_to_async(_system_prompt_text)(current))
-    tool = next((t for t in await sync_to_async(_registry_tools)() if t.name == params.name), None)
+        return _text_result(system_prompt_text(current))
+    tool = next((t for t in server_tools() if t.name == params.name), None)
     if tool is None:
         raise MCPError(types.INVALID_PARAMS, f"Unknown tool “{params.name}”.")
-    if _is_delete(arguments) and not current.mcp_allow_deletes:
-        return _text_result(json.dumps({"error": DELETES_OFF}), is_error=True)
     context = ToolContext(user=user, current=current, via_mcp=True)
-    result = await sync_to_async(tool.run)(arguments, context)
+    result = await sync_to_async(tool.run)(dict(params.arguments or {}), context)
     return _text_result(result.content, is_error=result.is_error)
 
 

@@ -4,6 +4,7 @@ config.asgi): tokens, the on/off switches, prompts and tools."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,12 +12,14 @@ import httpx
 import httpx2
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from ai_settings.models import AISettings
+from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
 from prompts.models import ApiToken, Prompt, PromptCollection, PromptMessage
 from prompts.tokens import create_token
 
@@ -217,3 +220,95 @@ def test_unknown_host_is_refused(asgi_server, mcp_on, token):
 def test_other_paths_still_go_to_django(asgi_server, mcp_on):
     response = httpx.get(f"{asgi_server.url}/healthz", timeout=20)
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def group_editor(api_only_user):
+    """The token owner may view and delete groups (and nothing else)."""
+    api_only_user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="auth", codename__in=["view_group", "delete_group"]
+        )
+    )
+    return api_only_user
+
+
+async def test_tools_are_the_registry_without_ask_user_plus_system_prompt(
+    asgi_server, mcp_on, token
+):
+    async with mcp_session(asgi_server, token) as session:
+        result = await session.list_tools()
+    names = [tool.name for tool in result.tools]
+    assert names[0] == "system-prompt"
+    assert {"schema", "items", "prompts"} <= set(names)
+    assert "ask_user" not in names
+    items = next(tool for tool in result.tools if tool.name == "items")
+    assert items.input_schema["required"] == ["action", "collection"]
+    assert items.annotations.read_only_hint is False
+
+
+async def test_schema_lists_only_what_the_token_owner_may_read(
+    asgi_server, mcp_on, token, group_editor
+):
+    async with mcp_session(asgi_server, token) as session:
+        result = await session.call_tool("schema", {})
+    assert not result.is_error
+    keys = [c["collection"] for c in json.loads(result.content[0].text)["collections"]]
+    assert keys == ["auth.group"]
+
+
+async def test_items_reads_with_the_token_owners_permissions(
+    asgi_server, mcp_on, token, group_editor
+):
+    await Group.objects.acreate(name="Editors")
+    async with mcp_session(asgi_server, token) as session:
+        groups = await session.call_tool(
+            "items", {"action": "read", "collection": "auth.group", "fields": ["name"]}
+        )
+        prompts = await session.call_tool(
+            "items", {"action": "read", "collection": "prompts.prompt"}
+        )
+    assert "Editors" in [item["name"] for item in json.loads(groups.content[0].text)["items"]]
+    assert prompts.is_error  # no permission on prompts
+
+
+async def test_deletes_are_refused_until_allowed_via_mcp(asgi_server, mcp_on, token, group_editor):
+    group = await Group.objects.acreate(name="Temporary")
+    delete = {"action": "delete", "collection": "auth.group", "keys": [group.pk]}
+    async with mcp_session(asgi_server, token) as session:
+        refused = await session.call_tool("items", delete)
+        assert refused.is_error
+        assert "Allow deletes via MCP" in refused.content[0].text
+        assert await Group.objects.filter(pk=group.pk).aexists()
+
+        await sync_to_async(set_ai)(mcp_allow_deletes=True)
+        allowed = await session.call_tool("items", delete)
+    assert not allowed.is_error, allowed.content[0].text
+    assert not await Group.objects.filter(pk=group.pk).aexists()
+
+
+async def test_system_prompt_tool_returns_the_override_or_the_default(asgi_server, mcp_on, token):
+    async with mcp_session(asgi_server, token) as session:
+        default = await session.call_tool("system-prompt", {})
+        await sync_to_async(set_ai)(mcp_system_prompt="Only answer in haiku.")
+        override = await session.call_tool("system-prompt", {})
+    assert default.content[0].text == DEFAULT_SYSTEM_PROMPT
+    assert override.content[0].text == "Only answer in haiku."
+
+
+async def test_system_prompt_tool_is_absent_when_turned_off(asgi_server, mcp_on, token):
+    await sync_to_async(set_ai)(mcp_system_prompt_enabled=False)
+    async with mcp_session(asgi_server, token) as session:
+        names = [tool.name for tool in (await session.list_tools()).tools]
+        with pytest.raises(MCPError, match="Unknown tool “system-prompt”"):
+            await session.call_tool("system-prompt", {})
+    assert "system-prompt" not in names
+
+
+async def test_prompts_tool_lists_the_active_collection(asgi_server, mcp_on, token):
+    async with mcp_session(asgi_server, token) as session:
+        result = await session.call_tool("prompts", {})
+    assert [p["name"] for p in json.loads(result.content[0].text)["prompts"]] == ["summarize"]

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.fields.related import ForeignObjectRel
+from django.utils import timezone
 
 from assistant.tools.arguments import ToolError
 from assistant.tools.collections import AnyField, find_field, related_collection
@@ -98,12 +99,15 @@ def _to_python(resolved: ResolvedPath, value: Any) -> Any:
         raise ToolError(f"The value for {resolved.path!r} must be a single value, not {value!r}.")
     field = _value_field(resolved.field)
     try:
-        return field.to_python(value)
+        converted = field.to_python(value)
     except ValidationError as error:
         kind = field.get_internal_type()
         raise ToolError(
             f"Invalid value {value!r} for {resolved.path!r} ({kind}): {' '.join(error.messages)}"
         ) from None
+    if isinstance(field, models.DateTimeField) and converted and timezone.is_naive(converted):
+        converted = timezone.make_aware(converted)  # a date without a zone means the site's zone
+    return converted
 
 
 def _as_bool(resolved: ResolvedPath, value: Any) -> bool:

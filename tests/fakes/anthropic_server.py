@@ -45,7 +45,8 @@ class FakeAnthropic(FakeServer):
             Route("/v1/models", self.list_models, methods=["GET"]),
         ]
 
-    def error_body(self, status: int, message: str) -> dict[str, Any]:
+    def error_body(self, error: HttpError, message: str) -> dict[str, Any]:
+        status = error.status
         kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return {
             "type": "error",

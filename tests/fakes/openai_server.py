@@ -51,8 +51,8 @@ class FakeOpenAI(FakeServer):
             Route("/v1/models", self.list_models, methods=["GET"]),
         ]
 
-    def error_body(self, status: int, message: str) -> dict[str, Any]:
-        kind, code = _ERROR_TYPES.get(status, ("server_error", None))
+    def error_body(self, error: HttpError, message: str) -> dict[str, Any]:
+        kind, code = _ERROR_TYPES.get(error.status, ("server_error", None))
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
     async def list_models(self, request: Request) -> Response:

@@ -204,11 +204,10 @@ class FakeServer:
         headers = dict(error.headers)
         if error.retry_after is not None:
             headers["retry-after"] = error.retry_after
-        return JSONResponse(
-            self.error_body(error.status, message), status_code=error.status, headers=headers
-        )
+        return JSONResponse(self.error_body(error, message), status_code=error.status, headers=headers)
 
-    def error_body(self, status: int, message: str) -> dict[str, Any]:
+    def error_body(self, error: HttpError, message: str) -> dict[str, Any]:
+        """The provider's JSON error body for `error`, carrying `message`."""
         raise NotImplementedError
 
     @staticmethod

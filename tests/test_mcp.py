@@ -13,6 +13,7 @@ import httpx2
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission
+from django.db import connections
 from django.utils import timezone
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -41,6 +42,13 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 # get_current() keeps its snapshot while the settings version is unchanged, and the test
 # database is emptied between tests: give every configuration a version no other test used.
 _versions = itertools.count(7_000_000)
+
+
+@pytest.fixture(autouse=True)
+async def _close_orm_thread_connections() -> AsyncIterator[None]:
+    """The async ORM's worker thread outlives the test; its connection must not."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 def set_ai(**fields) -> None:

@@ -68,6 +68,11 @@ class McpApp:
             )
             await _unauthorized(send, reason)
             return
+        if scope["method"] == "GET":
+            # A stateless server has nothing to push, so it offers no standalone SSE stream
+            # (the spec's answer for that is 405), rather than hold an idle connection open.
+            await _json(send, 405, {"error": "Use POST."}, [(b"allow", b"POST")])
+            return
         scope.setdefault("state", {})[USER_STATE_KEY] = user
         manager = await self._manager()
         await manager.handle_request(scope, receive, send)

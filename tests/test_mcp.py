@@ -320,3 +320,13 @@ async def test_prompts_tool_lists_the_active_collection(asgi_server, mcp_on, tok
     async with mcp_session(asgi_server, token) as session:
         result = await session.call_tool("prompts", {})
     assert [p["name"] for p in json.loads(result.content[0].text)["prompts"]] == ["summarize"]
+
+
+def test_get_is_405_as_the_stateless_server_pushes_nothing(asgi_server, mcp_on, token):
+    response = httpx.get(
+        f"{asgi_server.url}/mcp",
+        headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+        timeout=20,
+    )
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"

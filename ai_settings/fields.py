@@ -8,6 +8,8 @@ lost key shows as "cannot be decrypted — enter it again" rather than a 500.
 from __future__ import annotations
 
 from cryptography.fernet import InvalidToken
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from fernet_fields import EncryptedTextField
 
 
@@ -33,3 +35,26 @@ class SecretField(EncryptedTextField):
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
         return name, "ai_settings.fields.SecretField", args, kwargs
+
+
+_CACHED_KEY_ATTRIBUTES = ("keys", "fernet_keys", "fernet")
+
+
+def forget_cached_keys() -> None:
+    """fernet_fields caches the keys and the Fernet object on each field instance; drop them
+    so the next read or write uses the FERNET_KEYS now configured."""
+    from django.apps import apps
+    from fernet_fields import EncryptedField
+
+    for model in apps.get_models():
+        for model_field in model._meta.get_fields():
+            if isinstance(model_field, EncryptedField):
+                for name in _CACHED_KEY_ATTRIBUTES:
+                    model_field.__dict__.pop(name, None)
+
+
+@receiver(setting_changed)
+def _forget_keys_when_settings_change(*, setting: str, **kwargs) -> None:
+    # override_settings / pytest-django's `settings` fixture send this signal.
+    if setting in {"FERNET_KEYS", "SECRET_KEY", "FERNET_USE_HKDF"}:
+        forget_cached_keys()

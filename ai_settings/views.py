@@ -1,13 +1,199 @@
-"""Settings → AI. (Built out by the Settings → AI issue; this is the page shell.)"""
+"""Settings → AI: the page, the rows htmx adds in place, "Generate new collection" and
+"Test connection"."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
 
+from asgiref.sync import async_to_sync, sync_to_async
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ai_settings import actions, audit, connection_test, presets, saving
 from ai_settings.access import manage_ai_settings_required
+from ai_settings.forms import AISettingsForm, HeaderFormSet, ModelRowFormSet
+from ai_settings.models import AISettings
+from ai_settings.page import (
+    HEADERS_PREFIX,
+    MODELS_PREFIX,
+    PROVIDERS_PREFIX,
+    SettingsPage,
+    default_system_prompt,
+    load_providers,
+    new_block,
+    new_row,
+)
+from assistant.access import ai_enabled
+
+DISABLED_MESSAGE = (
+    "AI Assistant is disabled by the environment (AI_ENABLED=false): settings cannot be changed."
+)
+
+
+def _page(data: QueryDict | None = None) -> SettingsPage:
+    return SettingsPage(AISettings.load(), load_providers(), data, disabled=not ai_enabled())
+
+
+def _render(
+    request: HttpRequest,
+    page: SettingsPage,
+    *,
+    status: int = 200,
+    test_results: dict[str, Any] | None = None,
+    **extra: Any,
+) -> HttpResponse:
+    builtin = page.builtin_providers
+    for item in [*builtin, *page.blocks]:
+        item.test_result = (test_results or {}).get(item.target)
+    context = {
+        "page": page,
+        "builtin_providers": builtin,
+        "blocks": page.blocks,
+        "presets": presets.PRESETS,
+        "default_prompt": default_system_prompt(),
+        "audit_entries": audit.recent(),
+        "keys_not_kept": page.typed_secrets,
+        **extra,
+    }
+    return render(request, "ai_settings/settings.html", context, status=status)
+
+
+def _refused_while_disabled(request: HttpRequest) -> HttpResponse:
+    if request.htmx:
+        return HttpResponse(DISABLED_MESSAGE, status=403, content_type="text/plain")
+    return _render(request, _page(), status=403, error=DISABLED_MESSAGE)
+
+
+def _stale(request: HttpRequest) -> HttpResponse:
+    return _render(
+        request,
+        _page(),
+        status=409,
+        error=f"{saving.STALE_MESSAGE} The page now shows the current settings: "
+        "make your changes again.",
+    )
 
 
 @manage_ai_settings_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "ai_settings/settings.html")
+    if request.method != "POST":
+        return _render(request, _page())
+    if not ai_enabled():
+        return _refused_while_disabled(request)
+    data = request.POST.copy()
+    action = data.get("action", "save")
+    data.pop("action", None)
+    if action != "save":
+        return _run_action(request, data, action)
+
+    page = _page(data)
+    if page.posted_version != page.row.version:
+        return _stale(request)
+    if not page.is_valid():
+        count = page.error_count()
+        return _render(
+            request,
+            page,
+            status=400,
+            error=f"Nothing was saved: correct the {count} error{'s' if count != 1 else ''} below.",
+        )
+    try:
+        changes = saving.save(page, request.user)
+    except saving.StaleSettings:
+        return _stale(request)
+    messages.success(request, "Settings saved." if changes else "No changes to save.")
+    return redirect("ai_settings:settings")
+
+
+def _run_action(request: HttpRequest, data: QueryDict, action: str) -> HttpResponse:
+    try:
+        outcome = actions.apply(data, action, request.user)
+    except actions.UnknownAction as error:
+        page = _page(data)
+        page.silence_errors()
+        return _render(request, page, status=400, error=str(error))
+    page = _page(data)
+    results = {}
+    if outcome.test_target:
+        results[outcome.test_target] = async_to_sync(connection_test.run)(page, outcome.test_target)
+    page.silence_errors()
+    return _render(request, page, notice=outcome.message, test_results=results)
+
+
+def _index(query: QueryDict, prefix: str) -> int | None:
+    raw = query.get(f"{prefix}-TOTAL_FORMS", "0")
+    return int(raw) if raw.isdigit() else None
+
+
+@manage_ai_settings_required
+@require_GET
+def new_provider(request: HttpRequest) -> HttpResponse:
+    if not ai_enabled():
+        return _refused_while_disabled(request)
+    index = _index(request.GET, PROVIDERS_PREFIX)
+    if index is None:
+        return HttpResponseBadRequest("providers-TOTAL_FORMS must be a number.")
+    block = new_block(index, presets.preset(request.GET.get("preset", "")))
+    context = {"block": block, "total": index + 1}
+    return render(request, "ai_settings/partials/new_provider.html", context)
+
+
+def _new_nested_row(request: HttpRequest, pattern, formset_class, template: str, initial: dict):
+    if not ai_enabled():
+        return _refused_while_disabled(request)
+    prefix = request.GET.get("prefix", "")
+    index = _index(request.GET, prefix)
+    if not pattern.match(prefix) or index is None:
+        return HttpResponseBadRequest("Unknown rows.")
+    form = new_row(formset_class(prefix=prefix), index, initial)
+    context = {"form": form, "prefix": prefix, "total": index + 1}
+    return render(request, template, context)
+
+
+@manage_ai_settings_required
+@require_GET
+def new_model_row(request: HttpRequest) -> HttpResponse:
+    initial = {"model_id": request.GET.get("model_id", "")[:200]}
+    return _new_nested_row(
+        request, MODELS_PREFIX, ModelRowFormSet, "ai_settings/partials/new_model_row.html", initial
+    )
+
+
+@manage_ai_settings_required
+@require_GET
+def new_header_row(request: HttpRequest) -> HttpResponse:
+    return _new_nested_row(
+        request, HEADERS_PREFIX, HeaderFormSet, "ai_settings/partials/new_header_row.html", {}
+    )
+
+
+@manage_ai_settings_required
+@require_POST
+def generate_collection(request: HttpRequest) -> HttpResponse:
+    if not ai_enabled():
+        return _refused_while_disabled(request)
+    from prompts.examples import create_example_collection
+
+    collection = create_example_collection(request.user)
+    form = AISettingsForm(row=AISettings.load(), initial={"prompts_collection": collection.pk})
+    context = {"field": form["prompts_collection"], "generated": collection}
+    return render(request, "ai_settings/partials/collection_field.html", context)
+
+
+@manage_ai_settings_required
+@require_POST
+async def test_connection(request: HttpRequest) -> HttpResponse:
+    if not ai_enabled():
+        return await sync_to_async(_refused_while_disabled)(request)
+    data = request.POST.copy()
+    target = data.get("target", "")
+    page = await sync_to_async(_page)(data)
+    result = await connection_test.run(page, target)
+    html = await sync_to_async(render_to_string)(
+        "ai_settings/partials/test_result.html", {"result": result}, request
+    )
+    return HttpResponse(html)

@@ -1,0 +1,150 @@
+"""“Test connection”: list a provider's models with the key typed on the page (or the stored
+one) and report the count, or the provider's error with every secret redacted."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from ai_settings import catalog
+from ai_settings.current import ProviderConnection
+from ai_settings.fields import UNDECRYPTABLE
+from ai_settings.forms import BUILTIN_KINDS, KEY_LABELS, validate_base_url, validate_secret_text
+from ai_settings.page import ProviderBlock, SettingsPage
+
+TIMEOUT_SECONDS = 10
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    target: str
+    ok: bool
+    models: tuple[str, ...] = ()
+    error: str = ""
+    allowed: frozenset[str] = frozenset()  # already on the page: no "add" button for these
+    kind: str = ""  # the built-in provider's kind; "" for an OpenAI-compatible provider
+    index: int | None = None  # the compatible provider's row on the page
+
+
+@dataclass(frozen=True)
+class Plan:
+    connection: ProviderConnection | None
+    error: str = ""
+    allowed: frozenset[str] = frozenset()
+    kind: str = ""
+    index: int | None = None
+
+
+def _usable(value: str | None) -> str:
+    return "" if value is UNDECRYPTABLE else (value or "")
+
+
+def _typed(bound) -> str:
+    return str(bound.value() or "").strip()
+
+
+def _checked_key(key: str) -> str:
+    try:
+        validate_secret_text(key)
+    except ValidationError as error:
+        return f"The key is not valid: {error.messages[0]}"
+    return ""
+
+
+def _builtin_plan(page: SettingsPage, kind: str) -> Plan:
+    form = page.settings_form
+    label = catalog.BUILTIN_PROVIDERS[kind]
+    allowed = frozenset(form[f"{kind}_allowed_models"].value() or [])
+    stored = getattr(page.row, f"{kind}_api_key")
+    key = _typed(form[f"{kind}_api_key"])
+    if not key and not form[f"{kind}_api_key_remove"].data:
+        key = _usable(stored)
+    if not key:
+        if stored is UNDECRYPTABLE:
+            return Plan(None, "The stored key cannot be decrypted — enter it again.")
+        return Plan(None, f"Enter the {KEY_LABELS[kind]} first.")
+    if problem := _checked_key(key):
+        return Plan(None, problem)
+    base_url = getattr(settings, f"{kind.upper()}_BASE_URL", None)
+    connection = ProviderConnection(kind, kind, label, key, base_url)
+    return Plan(connection, allowed=allowed, kind=kind)
+
+
+def _compatible_plan(block: ProviderBlock) -> Plan:
+    form = block.form
+    base_url = _typed(form["base_url"])
+    try:
+        validate_base_url(base_url)
+    except ValidationError as error:
+        return Plan(None, f"Base URL: {error.messages[0]}", index=block.index)
+    key = _typed(form["api_key"])
+    if not key and not form["api_key_remove"].data:
+        key = _usable(block.stored.api_key) if block.stored else block.preset.api_key
+    if key and (problem := _checked_key(key)):
+        return Plan(None, problem, index=block.index)
+    if not block.headers.is_valid():
+        return Plan(None, "Correct the custom headers first.", index=block.index)
+    stored_headers = block.stored_headers or {}
+    headers = {}
+    for header in block.headers.forms:
+        if block.headers._should_delete_form(header) or not header.cleaned_data.get("name"):
+            continue
+        cleaned = header.cleaned_data
+        headers[cleaned["name"]] = cleaned["value"] or stored_headers.get(
+            cleaned["original_name"], ""
+        )
+    allowed = frozenset(
+        str(row["model_id"].value() or "").strip() for row in block.models.forms
+    ) - {""}
+    provider_key = (
+        catalog.compatible_provider_key(block.stored.pk) if block.stored else "compat-new"
+    )
+    connection = ProviderConnection(
+        provider_key,
+        catalog.COMPATIBLE,
+        block.title,
+        key,
+        base_url,
+        headers,
+    )
+    return Plan(connection, allowed=allowed, index=block.index)
+
+
+def plan(page: SettingsPage, target: str) -> Plan:
+    if target in BUILTIN_KINDS:
+        return _builtin_plan(page, target)
+    block = page.block(target)
+    if block is None:
+        return Plan(None, "That provider is not on the page.")
+    return _compatible_plan(block)
+
+
+def redact(message: str, connection: ProviderConnection) -> str:
+    for secret in (connection.api_key, *connection.headers.values()):
+        if secret and len(secret) >= 4:
+            message = message.replace(secret, REDACTED)
+    return message
+
+
+async def run(page: SettingsPage, target: str) -> ConnectionResult:
+    from assistant.providers import ProviderFailure, list_models
+
+    found = plan(page, target)
+    result = ConnectionResult(
+        target, False, allowed=found.allowed, kind=found.kind, index=found.index
+    )
+    connection = found.connection
+    if connection is None:
+        return replace(result, error=found.error)
+    try:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            model_ids = await list_models(connection)
+    except ProviderFailure as failure:
+        return replace(result, error=redact(failure.error.message, connection))
+    except TimeoutError:
+        return replace(result, error=f"The provider did not answer within {TIMEOUT_SECONDS} seconds.")
+    return replace(result, ok=True, models=tuple(model_ids))

@@ -1,0 +1,347 @@
+"""Settings → AI as one form: the settings row plus the OpenAI-compatible providers, each with
+its custom headers and model rows (nested formsets with the prefixes providers-<i>-headers
+and providers-<i>-models)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from django import forms
+from django.forms import BoundField
+from django.forms.utils import ErrorDict
+
+from ai_settings import catalog, presets
+from ai_settings.fields import UNDECRYPTABLE
+from ai_settings.forms import (
+    BUILTIN_KINDS,
+    AISettingsForm,
+    CompatibleProviderForm,
+    HeaderFormSet,
+    ModelRowFormSet,
+    ProviderFormSet,
+)
+from ai_settings.masking import SecretStatus, secret_status
+from ai_settings.models import AISettings, CompatibleProvider
+
+PROVIDERS_PREFIX = "providers"
+MODELS_PREFIX = re.compile(r"^providers-\d+-models$")
+HEADERS_PREFIX = re.compile(r"^providers-\d+-headers$")
+
+
+def load_providers() -> list[CompatibleProvider]:
+    return list(CompatibleProvider.objects.prefetch_related("models"))
+
+
+def headers_of(provider: CompatibleProvider | None) -> dict[str, str] | None:
+    """The provider's custom headers; None when they cannot be decrypted."""
+    if provider is None:
+        return {}
+    blob = provider.custom_headers
+    if blob is UNDECRYPTABLE:
+        return None
+    return json.loads(blob) if blob else {}
+
+
+def model_initial(model) -> dict:
+    return {
+        "id": model.pk,
+        "model_id": model.model_id,
+        "display_name": model.display_name,
+        "context_window": model.context_window,
+        "max_output": model.max_output,
+        "supports_attachments": model.supports_attachments,
+        "supports_reasoning": model.supports_reasoning,
+        "provider_options": json.dumps(model.provider_options or {}, indent=2),
+        "input_price": model.input_price,
+        "output_price": model.output_price,
+    }
+
+
+def _disable(form: forms.Form) -> None:
+    for field in form.fields.values():
+        field.disabled = True
+
+
+def new_row(formset: forms.BaseFormSet, index: int, initial: dict | None = None) -> forms.Form:
+    """An unbound extra row at `index`, for a row added in place (htmx) or on re-render."""
+    form = formset.form(
+        prefix=formset.add_prefix(index),
+        initial=initial or {},
+        empty_permitted=True,
+        use_required_attribute=False,
+        renderer=formset.renderer,
+    )
+    formset.add_fields(form, index)
+    return form
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    widget: object  # a BoundWidget (one checkbox)
+    model_id: str
+    info: catalog.CatalogModel | None  # None for a custom model ID
+
+
+@dataclass
+class BuiltinProvider:
+    kind: str
+    label: str
+    key: BoundField
+    remove: BoundField
+    allowed: BoundField
+    custom: BoundField
+    status: SecretStatus
+
+    @property
+    def choices(self) -> list[ModelChoice]:
+        known = {m.model_id: m for m in catalog.catalog_for(self.kind)}
+        return [
+            ModelChoice(widget, str(widget.data["value"]), known.get(str(widget.data["value"])))
+            for widget in self.allowed
+        ]
+
+    @property
+    def target(self) -> str:
+        return self.kind
+
+
+@dataclass
+class HeaderRow:
+    form: forms.Form
+    status: SecretStatus
+
+
+@dataclass
+class ProviderBlock:
+    index: int
+    form: CompatibleProviderForm
+    models: forms.BaseFormSet
+    headers: forms.BaseFormSet
+    stored: CompatibleProvider | None
+
+    @property
+    def prefix(self) -> str:
+        return self.form.prefix
+
+    @property
+    def target(self) -> str:
+        return self.prefix
+
+    @property
+    def posted_id(self) -> int | None:
+        raw = self.form["id"].value()
+        try:
+            return int(raw) if raw not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def title(self) -> str:
+        name = self.form["name"].value()
+        return str(name) if name else (self.stored.name if self.stored else "New provider")
+
+    @property
+    def preset(self) -> presets.Preset:
+        return presets.preset(str(self.form["preset"].value() or ""))
+
+    @property
+    def key_status(self) -> SecretStatus:
+        return secret_status(self.stored.api_key if self.stored else "")
+
+    @cached_property
+    def stored_headers(self) -> dict[str, str] | None:
+        return headers_of(self.stored)
+
+    @property
+    def headers_undecryptable(self) -> bool:
+        return self.stored_headers is None
+
+    @property
+    def header_rows(self) -> list[HeaderRow]:
+        stored = self.stored_headers or {}
+        rows = []
+        for form in self.headers.forms:
+            original = str(form["original_name"].value() or "")
+            rows.append(HeaderRow(form, secret_status(stored.get(original, ""))))
+        return rows
+
+    @property
+    def is_deleted(self) -> bool:
+        return bool(self.form.is_bound and self.form["DELETE"].data)
+
+    @cached_property
+    def in_use(self) -> bool:
+        """Stored providers always count; a new one once anything in it was filled in."""
+        if self.stored is not None or self.posted_id is not None:
+            return True
+        if not self.form.is_bound:
+            return False
+        return (
+            self.form.has_changed()
+            or any(f.has_changed() for f in self.models.forms)
+            or any(f.has_changed() for f in self.headers.forms)
+        )
+
+
+def models_formset(prefix: str, data=None, stored: CompatibleProvider | None = None, extra=0):
+    initial = [model_initial(m) for m in stored.models.all()] if stored else []
+    formset = ModelRowFormSet(data, prefix=f"{prefix}-models", initial=initial)
+    formset.extra = extra
+    return formset
+
+
+def headers_formset(prefix: str, data=None, stored: CompatibleProvider | None = None):
+    headers = headers_of(stored) or {}
+    initial = [{"original_name": name, "name": name} for name in headers]
+    return HeaderFormSet(data, prefix=f"{prefix}-headers", initial=initial)
+
+
+def new_block(index: int, preset: presets.Preset) -> ProviderBlock:
+    """An unsaved provider at `index`, prefilled from a preset, with one empty model row."""
+    formset = ProviderFormSet(prefix=PROVIDERS_PREFIX)
+    form = new_row(
+        formset,
+        index,
+        {"name": preset.name, "base_url": preset.base_url, "preset": preset.slug},
+    )
+    return ProviderBlock(
+        index,
+        form,
+        models_formset(form.prefix, extra=1),
+        headers_formset(form.prefix),
+        None,
+    )
+
+
+class SettingsPage:
+    """Every form on the page, bound to one POST (or unbound for a fresh page)."""
+
+    def __init__(
+        self,
+        row: AISettings,
+        providers: list[CompatibleProvider],
+        data=None,
+        *,
+        disabled: bool = False,
+        initial: dict | None = None,
+    ) -> None:
+        self.row = row
+        self.data = data
+        self.disabled = disabled
+        self.settings_form = AISettingsForm(data, row=row, initial=initial or {})
+        by_pk = {p.pk: p for p in providers}
+        provider_initial = [
+            {"id": p.pk, "name": p.name, "base_url": p.base_url} for p in providers
+        ]
+        self.provider_formset = ProviderFormSet(
+            data, prefix=PROVIDERS_PREFIX, initial=None if data is not None else provider_initial
+        )
+        self.blocks: list[ProviderBlock] = []
+        for index, form in enumerate(self.provider_formset.forms):
+            block = ProviderBlock(index, form, None, None, None)  # type: ignore[arg-type]
+            if data is None:
+                block.stored = providers[index]
+            elif block.posted_id is not None:
+                block.stored = by_pk.get(block.posted_id)
+            block.models = models_formset(form.prefix, data, block.stored)
+            block.headers = headers_formset(form.prefix, data, block.stored)
+            self.blocks.append(block)
+        if disabled:
+            for form in self.all_forms():
+                _disable(form)
+
+    def all_forms(self) -> list[forms.Form]:
+        found: list[forms.Form] = [self.settings_form, *self.provider_formset.forms]
+        for block in self.blocks:
+            found += block.models.forms + block.headers.forms
+        return found
+
+    @property
+    def builtin_providers(self) -> list[BuiltinProvider]:
+        form = self.settings_form
+        return [
+            BuiltinProvider(
+                kind=kind,
+                label=catalog.BUILTIN_PROVIDERS[kind],
+                key=form[f"{kind}_api_key"],
+                remove=form[f"{kind}_api_key_remove"],
+                allowed=form[f"{kind}_allowed_models"],
+                custom=form[f"{kind}_custom_models"],
+                status=secret_status(getattr(self.row, f"{kind}_api_key")),
+            )
+            for kind in BUILTIN_KINDS
+        ]
+
+    @property
+    def posted_version(self) -> int | None:
+        try:
+            return int(self.settings_form["version"].value())
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def typed_secrets(self) -> bool:
+        """Whether the POST carried a key or header value (inputs never render it back)."""
+        if self.data is None:
+            return False
+        return any(
+            value
+            for name, value in self.data.items()
+            if name.endswith(("_api_key", "-api_key", "-value"))
+        )
+
+    def block(self, prefix: str) -> ProviderBlock | None:
+        return next((b for b in self.blocks if b.prefix == prefix), None)
+
+    def is_valid(self) -> bool:
+        valid = self.settings_form.is_valid()
+        for block in self.blocks:
+            if block.in_use and not block.is_deleted:
+                block.form.empty_permitted = False
+        valid = self.provider_formset.is_valid() and valid
+        for block in self.blocks:
+            if block.is_deleted or not block.in_use:
+                continue
+            valid = block.models.is_valid() and valid
+            valid = block.headers.is_valid() and valid
+            if block.posted_id is not None and block.stored is None:
+                block.form.add_error(None, "This provider no longer exists. Reload the page.")
+                valid = False
+        return valid
+
+    def silence_errors(self) -> None:
+        """For a page shown again after "Add …" and similar buttons: nothing was submitted
+        for saving, so half-filled rows are not errors yet."""
+        for formset in self.formsets():
+            formset.full_clean()
+            formset._non_form_errors = formset.error_class(renderer=formset.renderer)
+            formset._errors = []
+        for form in self.all_forms():
+            form.full_clean()
+            form._errors = ErrorDict(renderer=form.renderer)
+
+    def formsets(self) -> list[forms.BaseFormSet]:
+        found: list[forms.BaseFormSet] = [self.provider_formset]
+        for block in self.blocks:
+            found += [block.models, block.headers]
+        return found
+
+    def error_count(self) -> int:
+        count = len(self.settings_form.errors) + len(self.provider_formset.non_form_errors())
+        for block in self.blocks:
+            if block.is_deleted or not block.in_use:
+                continue
+            count += len(block.form.errors)
+            for formset in (block.models, block.headers):
+                count += sum(len(f.errors) for f in formset.forms)
+                count += len(formset.non_form_errors())
+        return count
+
+
+def default_system_prompt() -> str:
+    from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
+
+    return DEFAULT_SYSTEM_PROMPT

@@ -8,8 +8,9 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from prompts.examples import EXAMPLES, create_example_collection
-from prompts.models import Prompt, PromptCollection, PromptMessage
+from prompts.models import ApiToken, Prompt, PromptCollection, PromptMessage
 from prompts.rendering import syntax_errors, variables
+from prompts.tokens import create_token
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +160,17 @@ def test_example_prompts_have_valid_placeholders():
     for example in EXAMPLES:
         for text in (example.system_prompt, *(text for _, text in example.messages)):
             assert syntax_errors(text) == []
+
+
+def test_superuser_revokes_a_leaked_token_in_admin(client, superuser, app_user):
+    token, _ = create_token(app_user, "leaked")
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:prompts_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [token.pk]},
+        follow=True,
+    )
+    assert "Revoked 1 token(s)." in response.text
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert ApiToken.objects.get().token_hash not in response.text

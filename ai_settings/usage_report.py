@@ -57,6 +57,10 @@ class Totals:
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @property
+    def priced_calls(self) -> int:
+        return self.calls - self.calls_without_price
+
     def add(self, other: Totals) -> None:
         self.calls += other.calls
         self.input_tokens += other.input_tokens

@@ -403,3 +403,13 @@ def test_policies_cannot_change_while_ai_is_disabled(client, settings_manager, s
 
     assert response.status_code == 403
     assert GroupAIPolicy.objects.get(group=group).daily_token_budget is None
+
+
+def test_settings_page_links_to_usage_and_group_policies(client, settings_manager):
+    configure()
+    client.force_login(settings_manager)
+
+    html = client.get(reverse("ai_settings:settings")).content.decode()
+
+    assert f'href="{USAGE}"' in html
+    assert f'href="{GROUPS}"' in html

@@ -1,0 +1,71 @@
+"""The usage chart and the group policy form in a real Chromium."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from django.utils import timezone
+
+from ai_settings.models import GroupAIPolicy
+from tests.browser.conftest import log_in
+from tests.usage_setup import configure, group_with_policy, ledger_row
+
+
+def _csp_violations(page) -> list[str]:
+    messages: list[str] = []
+    page.on(
+        "console",
+        lambda message: messages.append(message.text)
+        if "Content Security Policy" in message.text
+        else None,
+    )
+    return messages
+
+
+def test_usage_chart_renders_visible_bars_and_legend(page, settings_manager, app_user):
+    now = timezone.now()
+    for days_ago, provider, tokens in [(0, "OpenAI", 900), (0, "Anthropic", 400), (2, "OpenAI", 300)]:
+        ledger_row(app_user, now - timedelta(days=days_ago), provider=provider, output_tokens=tokens)
+    violations = _csp_violations(page)
+    log_in(page, "manager")
+
+    page.goto("/settings/ai/usage/?period=7")
+
+    chart = page.get_by_role("img", name="Tokens per day by provider")
+    assert chart.is_visible()
+    box = chart.bounding_box()
+    assert box["width"] > 300 and box["height"] > 100
+    bars = page.locator("svg.usage-chart rect.bar")
+    assert bars.count() == 3
+    for index in range(3):
+        bar = bars.nth(index).bounding_box()
+        assert bar["width"] > 0 and bar["height"] > 0
+    # The tallest bar (today: 1,300 tokens) is taller than the one two days ago (300 tokens).
+    heights = sorted(bars.nth(i).bounding_box()["height"] for i in range(3))
+    assert heights[-1] > heights[0]
+    assert page.locator("svg.usage-chart .legend text").all_text_contents() == ["OpenAI", "Anthropic"]
+    assert page.locator('[data-total="tokens"]').inner_text() == "1,600"
+    assert violations == []
+    if path := os.environ.get("USAGE_SCREENSHOT"):
+        page.screenshot(path=path, full_page=True)
+
+
+def test_manager_restricts_a_group_to_one_model(page, settings_manager, app_user):
+    configure()
+    group = group_with_policy("Interns", [app_user])
+    violations = _csp_violations(page)
+    log_in(page, "manager")
+    page.goto("/settings/ai/groups/")
+
+    section = page.locator(f"#group-{group.pk}")
+    section.get_by_label("Daily token budget").fill("20000")
+    section.get_by_label("Only these models").check()
+    section.get_by_label("GPT-5 Mini").check()
+    section.get_by_role("button", name="Save Interns").click()
+
+    page.get_by_text("Saved the AI policy of “Interns”.").wait_for()
+    policy = GroupAIPolicy.objects.get(group=group)
+    assert (policy.daily_token_budget, policy.allowed_models) == (20_000, ["openai:gpt-5-mini"])
+    assert page.locator(f"#group-{group.pk}").get_by_label("GPT-5 Mini").is_checked()
+    assert violations == []

@@ -86,11 +86,13 @@ class McpApp:
             )
             running.task = loop.create_task(_keep_running(running), name="mcp-session-manager")
             self._running[loop] = running
+        if running.started.is_set():
+            return running.manager
         started = asyncio.ensure_future(running.started.wait())
         await asyncio.wait({started, running.task}, return_when=asyncio.FIRST_COMPLETED)
         if not running.started.is_set():
             started.cancel()
-            del self._running[loop]
+            self._running.pop(loop, None)
             running.task.result()  # re-raises why the manager could not start
         return running.manager
 

@@ -48,7 +48,6 @@ from assistant.providers.options import provider_options
 
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
 THINKING_KEY = "anthropic_thinking"
-_PROTECTED = ("model", "messages", "system", "tools", "stream")
 _STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -191,7 +190,7 @@ class AnthropicAdapter:
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"max_tokens": request.model.max_output}
-        body.update(provider_options(request, _PROTECTED))
+        body.update(provider_options(request))
         body.update(
             {
                 "model": request.model.model_id,

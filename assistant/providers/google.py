@@ -55,16 +55,6 @@ from assistant.providers.options import provider_options
 GOOGLE_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 SIGNATURE_KEY = "gemini_thought_signature"
 ID_KEY = "gemini_call_id"
-_PROTECTED = {
-    "model",
-    "contents",
-    "stream",
-    "system_instruction",
-    "tools",
-    "http_options",
-    "automatic_function_calling",
-    "should_return_http_response",
-}
 _FINISH = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -251,12 +241,9 @@ class GoogleAdapter:
         return sorted(n for n in names if n)
 
     def build_config(self, request: ChatRequest) -> dict[str, Any]:
-        options = provider_options(request, ())
         config: dict[str, Any] = {"max_output_tokens": request.model.max_output}
-        for key, value in options.items():
-            name = to_snake(key)
-            if name not in _PROTECTED:
-                config[name] = value
+        for key, value in provider_options(request).items():
+            config[to_snake(key)] = value
         if request.model.supports_reasoning:
             thinking = dict(config.get("thinking_config") or {})
             thinking = {to_snake(k): v for k, v in thinking.items()}

@@ -50,7 +50,7 @@ from assistant.providers.options import provider_options
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"
-_PROTECTED = ("model", "messages", "tools", "functions", "stream", "stream_options")
+_PROTECTED = ("n",)  # one choice: we read only the first
 _FINISH = {"tool_calls": "tool_calls", "function_call": "tool_calls"}
 
 

@@ -33,7 +33,7 @@ from assistant.providers.openai import list_model_ids, make_client, map_error, p
 from assistant.providers.options import provider_options
 
 REASONING_KEY = "openai_reasoning"
-_PROTECTED = ("model", "input", "instructions", "tools", "stream")
+_PROTECTED = ("background",)  # a background response would not stream here
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 

@@ -26,6 +26,22 @@ run: install
 	@echo ""
 	@exec $(BIN)/uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --no-server-header
 
+# `make run` with an offline provider: the fake OpenAI-compatible server of tests/fakes on a
+# free port, configured as the provider "Demo (offline)"; it stops when the app stops.
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_superuser
+	@fake_port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/python manage.py setup_demo --base-url "http://127.0.0.1:$$fake_port/v1" || exit 1; \
+	$(BIN)/python -m tests.fakes.openai_server --port $$fake_port --delay 0.03 & fake_pid=$$!; \
+	trap 'kill $$fake_pid 2>/dev/null' EXIT INT TERM; \
+	echo ""; \
+	echo "  Demo: log in at http://127.0.0.1:$(PORT)/accounts/login/ and open the Assistant;"; \
+	echo "  the model \"Demo model (offline)\" streams canned answers (no API key needed)."; \
+	echo "  (Ctrl-C stops the app and the fake provider.)"; \
+	echo ""; \
+	$(BIN)/uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --no-server-header
+
 # Debian's Chromium drives the browser tests (never a downloaded browser build).
 browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

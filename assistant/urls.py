@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.urls import path
 
 from assistant import views
@@ -6,4 +8,13 @@ app_name = "assistant"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("panel/", views.panel, name="panel"),
+    path("new/", views.new_conversation, name="new"),
+    path("messages/", views.send, name="send"),
+    path("retry/", views.retry, name="retry"),
+    path("c/<int:pk>/", views.conversation, name="conversation"),
+    path("c/<int:pk>/messages/", views.send, name="send_to"),
+    path("c/<int:pk>/rename/", views.rename_conversation, name="rename"),
+    path("c/<int:pk>/delete/", views.delete_conversation, name="delete"),
+    path("c/<int:pk>/messages/<int:message_id>/stop/", views.stop, name="stop"),
 ]

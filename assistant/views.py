@@ -1,13 +1,324 @@
-"""The assistant's pages. (Built out by the chat issue; this is the page shell.)"""
+"""The assistant's pages and the chat endpoints. Every view requires App access; another
+user's conversation or message is a 404, never a 403.
+
+The page, the conversation and the slide-in panel render the same partials. Sending a
+message (and Retry) answers `text/event-stream` from an async view: the turn streams as
+htmx partials (assistant.stream). Refusals before any provider call (bad input, a model not
+allowed, files refused, rate limit or budget) answer 4xx with a partial that puts the reason
+above the message box.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import time
+from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.middleware.csrf import get_token
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+
+from ai_settings.current import aget_current, get_current
+from assistant import chat, display, stream, usage
 from assistant.access import app_access_required
+from assistant.attachments import AttachmentRefused, check_files
+from assistant.forms import MessageForm, RenameForm
+from assistant.models import Conversation, Message
+from assistant.page_context import page_context
+from assistant.turn_tools import NO_TOOLS, TurnTools
+
+PROMPT_VALUE_PREFIX = "prompt_var-"
+
+
+# Pages and partials (sync) -----------------------------------------------------------------
+
+
+def _current_page(request: HttpRequest) -> str:
+    """The page the panel was opened on (htmx sends it), or this request's path."""
+    htmx = getattr(request, "htmx", None)
+    if htmx and htmx.current_url_abs_path:
+        return htmx.current_url_abs_path
+    return request.get_full_path()
+
+
+def _render_chat(
+    request: HttpRequest,
+    conversation: Conversation | None,
+    *,
+    in_panel: bool,
+    status: int = 200,
+    template: str = "assistant/partials/chat.html",
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
+    page_url = request.GET.get("page") or (_current_page(request) if in_panel else "")
+    context = display.chat_context(
+        request.user, get_current(), conversation, page_url=page_url, in_panel=in_panel
+    )
+    context.update(extra or {})
+    return render(request, template, context, status=status)
+
+
+def _own_conversation(request: HttpRequest, pk: int) -> Conversation:
+    return get_object_or_404(Conversation, pk=pk, user=request.user)
 
 
 @app_access_required
+@require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "assistant/index.html")
+    """The full page with a new, empty chat."""
+    return _render_chat(request, None, in_panel=False, template="assistant/index.html")
+
+
+@app_access_required
+@require_GET
+def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_chat(
+        request, _own_conversation(request, pk), in_panel=False, template="assistant/index.html"
+    )
+
+
+@app_access_required
+@require_GET
+def panel(request: HttpRequest) -> HttpResponse:
+    """The slide-in panel's chat: ?conversation=<pk>, else the most recent one."""
+    chosen = request.GET.get("conversation", "")
+    if chosen.isdigit():
+        found: Conversation | None = _own_conversation(request, int(chosen))
+    elif request.GET.get("new"):
+        found = None
+    else:
+        found = Conversation.objects.filter(user=request.user).first()
+    return _render_chat(request, found, in_panel=True)
+
+
+def _after_change(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+    """htmx (the panel): the chat partial; a plain form (the full page): a redirect."""
+    if request.htmx:
+        return _render_chat(request, conversation, in_panel=True)
+    if conversation is None:
+        return redirect("assistant:index")
+    return redirect("assistant:conversation", pk=conversation.pk)
+
+
+@app_access_required
+@require_POST
+def new_conversation(request: HttpRequest) -> HttpResponse:
+    """Start a conversation; an empty one the user already has is reused."""
+    empty = Conversation.objects.filter(user=request.user, messages__isnull=True).first()
+    created = empty or Conversation.objects.create(user=request.user)
+    return _after_change(request, created)
+
+
+@app_access_required
+@require_POST
+def rename_conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _own_conversation(request, pk)
+    form = RenameForm(request.POST, instance=found)
+    if form.is_valid():
+        form.save()
+        return _after_change(request, found)
+    found.refresh_from_db()
+    return _render_chat(
+        request,
+        found,
+        in_panel=bool(request.htmx),
+        status=400,
+        template="assistant/partials/chat.html" if request.htmx else "assistant/index.html",
+        extra={"rename_form": form},
+    )
+
+
+@app_access_required
+@require_POST
+def delete_conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    _own_conversation(request, pk).delete()
+    return _after_change(request, Conversation.objects.filter(user=request.user).first())
+
+
+# Sending, retrying and stopping (async) ------------------------------------------------------
+
+
+def _refusal(
+    message: str, *, status: int, picker: display.ModelPicker | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    body = render_to_string(
+        "assistant/stream/refusal.html", {"refusal": message, "picker": picker}
+    )
+    response = HttpResponse(body, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _event_stream(body: Any) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
+    return response
+
+
+def _tools_for(user: Any, current: Any) -> TurnTools:
+    """Seam for the tool registry (issue 6): the tools of this user's turn."""
+    return NO_TOOLS
+
+
+async def _render_prompt(request: HttpRequest, current: Any, name: str):
+    """(extra instructions, messages) of a chosen prompt, or raise LookupError/ValueError
+    with a readable message (no active collection, unknown prompt, missing variable)."""
+    from prompts.queries import arender_published
+
+    values = {
+        key[len(PROMPT_VALUE_PREFIX) :]: value
+        for key, value in request.POST.items()
+        if key.startswith(PROMPT_VALUE_PREFIX)
+    }
+    rendered = await arender_published(current, name, values)
+    return rendered.system_prompt, list(rendered.messages)
+
+
+def _is_blank(request: HttpRequest) -> bool:
+    return (
+        not request.POST.get("message", "").strip()
+        and not request.POST.get("prompt")
+        and not request.FILES.getlist("attachments")
+    )
+
+
+@app_access_required
+@require_POST
+async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """POST a message; the answer streams back as text/event-stream."""
+    started = time.monotonic()
+    user = await request.auser()
+    conversation_id = pk or request.POST.get("conversation") or None
+    found: Conversation | None = None
+    if conversation_id:
+        if not str(conversation_id).isdigit():
+            raise Http404("No such conversation.")
+        found = await Conversation.objects.filter(pk=int(conversation_id), user=user).afirst()
+        if found is None:
+            raise Http404("No such conversation.")
+    if _is_blank(request):
+        return HttpResponse(status=204)  # empty messages are ignored
+
+    current = await aget_current()
+    models = await usage.amodels_for_user(user, current)
+    form = MessageForm(request.POST, request.FILES, models=models)
+    if not form.is_valid():
+        picker = None
+        if "model" in form.errors:
+            picker = display.model_picker(models, found)
+        first_error = next(iter(form.errors.values()))[0]
+        return _refusal(first_error, status=400, picker=picker)
+    model = form.cleaned_data["model"]
+    text = form.cleaned_data["message"]
+
+    try:
+        files = await sync_to_async(check_files)(
+            request.FILES.getlist("attachments"),
+            model_supports_attachments=model.supports_attachments,
+            model_name=model.display_name,
+        )
+    except AttachmentRefused as refused:
+        return _refusal(str(refused), status=400)
+
+    extra_instructions, prompt_messages = "", []
+    if form.cleaned_data["prompt"]:
+        try:
+            extra_instructions, prompt_messages = await _render_prompt(
+                request, current, form.cleaned_data["prompt"]
+            )
+        except (LookupError, ValueError) as error:
+            return _refusal(str(error), status=400)
+        if not text and prompt_messages and prompt_messages[-1][0] == "user":
+            text = prompt_messages.pop()[1]
+
+    admission = await usage.admit(user, current, model)
+    if not admission.admitted:
+        return _refusal(admission.message, status=admission.status, headers=admission.headers)
+
+    turn = await chat.begin_turn(
+        user=user,
+        current=current,
+        conversation=found,
+        model=model,
+        text=text,
+        files=files,
+        page_context=page_context(
+            form.cleaned_data["page_url"], attach_object=form.cleaned_data["attach_page"]
+        ),
+        extra_instructions=extra_instructions,
+        prompt_messages=prompt_messages,
+        admission=admission,
+        tools=await sync_to_async(_tools_for)(user, current),
+        started=started,
+    )
+    page: dict[str, Any] = {}
+    if found is None:
+        page = {
+            "new_conversation": True,
+            "in_panel": request.POST.get("surface") == "panel",
+            "conversations": await sync_to_async(display.conversations_for)(user),
+            "csrf_token": get_token(request),
+        }
+    return _event_stream(stream.turn_events(turn, page))
+
+
+@app_access_required
+@require_POST
+async def retry(request: HttpRequest) -> HttpResponse:
+    """Answer the last question again (after an error), with the picker's model."""
+    user = await request.auser()
+    message_id = request.POST.get("message", "")
+    failed = None
+    if message_id.isdigit():
+        failed = (
+            await Message.objects.filter(
+                pk=int(message_id), conversation__user=user, role=Message.Role.ASSISTANT
+            )
+            .select_related("conversation")
+            .afirst()
+        )
+    if failed is None:
+        raise Http404("No such message.")
+    found = failed.conversation
+    last = await found.messages.order_by("-created_at", "-id").afirst()
+    if last is None or last.pk != failed.pk:
+        return _refusal("Only the last answer can be retried.", status=409)
+
+    current = await aget_current()
+    models = await usage.amodels_for_user(user, current)
+    chosen = request.POST.get("model") or found.model_key
+    model = next((m for m in models if m.key == chosen), None)
+    if model is None:
+        return _refusal(
+            "That model is not available to you right now. Choose another model.",
+            status=400,
+            picker=display.model_picker(models, found),
+        )
+    admission = await usage.admit(user, current, model)
+    if not admission.admitted:
+        return _refusal(admission.message, status=admission.status, headers=admission.headers)
+    turn = await chat.retry_turn(
+        user=user,
+        current=current,
+        conversation=found,
+        failed=failed,
+        model=model,
+        admission=admission,
+        tools=await sync_to_async(_tools_for)(user, current),
+    )
+    return _event_stream(stream.turn_events(turn))
+
+
+@app_access_required
+@require_POST
+async def stop(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+    """Ask the stream answering this message to stop, whichever worker runs it."""
+    user = await request.auser()
+    if not await chat.request_stop(user, pk, message_id):
+        raise Http404("No such message.")
+    return HttpResponse(status=204)

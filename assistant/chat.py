@@ -1,0 +1,665 @@
+"""The chat loop: one turn is build the request → stream the adapter's events → persist.
+
+A turn starts with `begin_turn` (the user's message and an empty assistant message are
+stored, so the page can show both at once) and runs in `run_turn`, an async generator of
+small UI events that `assistant.stream` turns into Server-Sent Events. Nothing here renders
+HTML or knows which SDK answers.
+
+Per chunk the loop does no database work: the answer is saved at the end of each step, plus
+at most one progress save per second, and the Stop flag (Message.stop_requested, set by any
+worker) is read at most every STOP_POLL_SECONDS. A step that asks for tools runs them and the
+loop goes on, at most MAX_STEPS provider calls per turn; a tool that needs the user's approval
+ends the stream with the turn paused, and `continue_turn` resumes it in a new stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from ai_settings.catalog import AvailableModel
+from ai_settings.current import CurrentSettings
+from assistant import errors, history, usage
+from assistant.attachments import CheckedFile
+from assistant.models import Attachment, Conversation, Message
+from assistant.models import ToolCall as ToolCallRow
+from assistant.providers import get_adapter
+from assistant.providers.base import AttachmentData, ChatMessage, ChatRequest, ToolSpec
+from assistant.providers.events import (
+    Event,
+    Finish,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
+from assistant.turn_tools import NO_TOOLS, TurnTools
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 100_000
+MAX_STEPS = 10
+STOP_POLL_SECONDS = 0.5
+PROGRESS_SAVE_SECONDS = 1.0
+TITLE_LENGTH = 60
+
+
+# What the loop tells the page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    message: Message
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningChunk:
+    message: Message
+    text: str
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A new assistant message (the next step of a turn that used tools)."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class StepEnded:
+    """The message is final for this stream: complete, stopped, interrupted, failed, or
+    paused for the user (awaiting approval / an answer)."""
+
+    message: Message
+
+
+TurnEvent = TextChunk | ReasoningChunk | StepStarted | StepEnded
+
+
+# A turn ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    user: Any
+    current: CurrentSettings
+    conversation: Conversation
+    model: AvailableModel
+    question: Message
+    reply: Message
+    admission: usage.Admission
+    tools: TurnTools = NO_TOOLS
+    started: float = field(default_factory=time.monotonic)
+    resume_from: Message | None = None
+    # Retry: the failed answer's messages, removed from the page when the new one starts.
+    replaced_ids: list[int] = field(default_factory=list)
+    # Shown when the stream starts, before the answer: a chosen prompt's messages and the
+    # question.
+    added: list[Message] = field(default_factory=list)
+
+
+def _title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def _new_reply(conversation: Conversation, model: AvailableModel) -> Message:
+    return Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        provider=model.provider_label,
+        model=model.model_id,
+    )
+
+
+def _begin_turn_sync(
+    *,
+    user: Any,
+    conversation: Conversation | None,
+    model: AvailableModel,
+    text: str,
+    files: Sequence[CheckedFile],
+    page_context: dict[str, Any] | None,
+    extra_instructions: str,
+    prompt_messages: Sequence[tuple[str, str]],
+) -> tuple[Conversation, list[Message], Message]:
+    added: list[Message] = []
+    with transaction.atomic():
+        if conversation is None:
+            first_text = text or next((t for role, t in prompt_messages if role == "user"), "")
+            conversation = Conversation.objects.create(
+                user=user, title=_title_from(first_text), model_key=model.key
+            )
+        else:
+            conversation.model_key = model.key
+            if not conversation.title:
+                conversation.title = _title_from(text)
+            conversation.save(update_fields=["model_key", "title", "updated_at"])
+        # A chosen prompt's messages come first, as they would in an MCP client.
+        for role, prompt_text in prompt_messages:
+            shown = Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT if role == "assistant" else Message.Role.USER,
+                content=prompt_text,
+            )
+            shown.attachment_list, shown.tool_call_list = [], []
+            added.append(shown)
+        question = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=text,
+            page_context=page_context,
+            extra_instructions=extra_instructions,
+        )
+        question.attachment_list = [
+            Attachment.objects.create(
+                message=question,
+                filename=f.filename,
+                content_type=f.content_type,
+                size=len(f.data),
+                data=f.data,
+            )
+            for f in files
+        ]
+        question.tool_call_list = []
+        added.append(question)
+        reply = _new_reply(conversation, model)
+        reply.save()
+    return conversation, added, reply
+
+
+async def begin_turn(
+    *,
+    user: Any,
+    current: CurrentSettings,
+    conversation: Conversation | None,
+    model: AvailableModel,
+    text: str,
+    files: Sequence[CheckedFile] = (),
+    page_context: dict[str, Any] | None = None,
+    extra_instructions: str = "",
+    prompt_messages: Sequence[tuple[str, str]] = (),
+    admission: usage.Admission,
+    tools: TurnTools = NO_TOOLS,
+    started: float | None = None,
+) -> Turn:
+    """Store the user's message (with its files) and an empty assistant message; a new
+    conversation is created when none is given."""
+    conversation, added, reply = await sync_to_async(_begin_turn_sync)(
+        user=user,
+        conversation=conversation,
+        model=model,
+        text=text,
+        files=files,
+        page_context=page_context,
+        extra_instructions=extra_instructions,
+        prompt_messages=prompt_messages,
+    )
+    reply.attachment_list, reply.tool_call_list = [], []
+    return Turn(
+        user=user,
+        current=current,
+        conversation=conversation,
+        model=model,
+        question=added[-1],
+        reply=reply,
+        admission=admission,
+        tools=tools,
+        started=started if started is not None else time.monotonic(),
+        added=added,
+    )
+
+
+async def retry_turn(
+    *,
+    user: Any,
+    current: CurrentSettings,
+    conversation: Conversation,
+    failed: Message,
+    model: AvailableModel,
+    admission: usage.Admission,
+    tools: TurnTools = NO_TOOLS,
+) -> Turn:
+    """Answer the question of a failed (or stopped, or interrupted) last turn again: the old
+    answer is replaced by a new one."""
+
+    def _sync() -> tuple[Message | None, Message, list[int]]:
+        with transaction.atomic():
+            question = (
+                conversation.messages.filter(role=Message.Role.USER, pk__lt=failed.pk)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            answers = conversation.messages.filter(
+                role=Message.Role.ASSISTANT, pk__gt=question.pk if question else 0
+            )
+            removed = list(answers.values_list("pk", flat=True))
+            answers.delete()
+            conversation.model_key = model.key
+            conversation.save(update_fields=["model_key", "updated_at"])
+            reply = _new_reply(conversation, model)
+            reply.save()
+        return question, reply, removed
+
+    question, reply, removed = await sync_to_async(_sync)()
+    reply.attachment_list, reply.tool_call_list = [], []
+    return Turn(
+        user=user,
+        current=current,
+        conversation=conversation,
+        model=model,
+        question=question,
+        reply=reply,
+        admission=admission,
+        tools=tools,
+        replaced_ids=removed,
+    )
+
+
+# Building the request --------------------------------------------------------------------
+
+
+def _history_sync(conversation_id: int, before_id: int) -> tuple[list[ChatMessage], Message | None]:
+    rows = list(
+        Message.objects.filter(conversation_id=conversation_id, pk__lt=before_id)
+        .exclude(status=Message.Status.STREAMING)
+        .prefetch_related("tool_calls")
+        .order_by("created_at", "id")
+    )
+    files: dict[int, list[AttachmentData]] = {}
+    for row in Attachment.objects.filter(message__in=[r for r in rows if r.role == "user"]):
+        files.setdefault(row.message_id, []).append(
+            AttachmentData(row.filename, row.content_type, bytes(row.data))
+        )
+    last_question = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
+    return history.to_chat_messages(rows, files), last_question
+
+
+def _system_prompt(turn: Turn, question: Message | None) -> str:
+    """Seam for the system prompt (issue 6/7): assistant.system_prompt builds it from the
+    custom or default prompt, the date, the user's name, the page and a prompt's extra
+    instructions."""
+    from assistant.system_prompt import build_system_prompt
+
+    return build_system_prompt(
+        current=turn.current,
+        user=turn.user,
+        page_context=question.page_context if question else None,
+        extra_instructions=question.extra_instructions if question else "",
+    )
+
+
+async def build_request(turn: Turn) -> tuple[ChatRequest, bool]:
+    """The provider request for the turn's next step, and whether history was trimmed."""
+    messages, question = await sync_to_async(_history_sync)(turn.conversation.pk, turn.reply.pk)
+    specs = await turn.tools.specs()
+    system_prompt = await sync_to_async(_system_prompt)(turn, question)
+    trimmed = history.trim(messages, model=turn.model, system_prompt=system_prompt, tools=specs)
+    request = ChatRequest(
+        model=turn.model,
+        system_prompt=system_prompt,
+        messages=trimmed.messages,
+        tools=tuple(specs),
+    )
+    return request, trimmed.trimmed
+
+
+# Streaming one step ----------------------------------------------------------------------
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+class _EventPump:
+    """Reads the adapter's events in a task of its own, so the loop can look at the Stop
+    flag while the provider is silent (a long think, a stalled connection)."""
+
+    def __init__(self, events: AsyncIterator[Event]) -> None:
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(events))
+
+    async def _run(self, events: AsyncIterator[Event]) -> None:
+        try:
+            async with aclosing(events) as stream:  # type: ignore[type-var]
+                async for event in stream:
+                    self._queue.put_nowait(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # handed to the loop, which logs it and fails the step
+            self._queue.put_nowait(_Failed(error))
+        finally:
+            self._queue.put_nowait(_END)
+
+    async def next(self, timeout: float) -> object | None:
+        """The next event, _END, a _Failed, or None when `timeout` passed first."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                return await self._queue.get()
+        except TimeoutError:
+            return None
+
+    async def close(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+
+@dataclass
+class _Step:
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+    finish: str = ""
+    error: ProviderError | None = None
+    failure_kind: str = ""
+    stopped: bool = False
+    started: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+
+    def mark_first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+
+
+async def _stop_requested(message_id: int) -> bool:
+    return await Message.objects.filter(pk=message_id, stop_requested=True).aexists()
+
+
+async def _save_progress(message: Message, step: _Step) -> None:
+    message.content = "".join(step.text)
+    message.reasoning = "".join(step.reasoning)
+    await Message.objects.filter(pk=message.pk).aupdate(
+        content=message.content, reasoning=message.reasoning
+    )
+
+
+async def _stream_step(
+    turn: Turn, message: Message, request: ChatRequest, step: _Step
+) -> AsyncIterator[TurnEvent]:
+    adapter = get_adapter(turn.current.connections[turn.model.provider_key])
+    pump = _EventPump(adapter.stream(request))
+    next_poll = time.monotonic() + STOP_POLL_SECONDS
+    last_save = time.monotonic()
+    saved_chars = 0
+    try:
+        while True:
+            item = await pump.next(next_poll - time.monotonic())
+            now = time.monotonic()
+            if now >= next_poll:
+                next_poll = now + STOP_POLL_SECONDS
+                if await _stop_requested(message.pk):
+                    step.stopped = True
+                    return
+                chars = sum(map(len, step.text)) + sum(map(len, step.reasoning))
+                if now - last_save >= PROGRESS_SAVE_SECONDS and chars != saved_chars:
+                    await _save_progress(message, step)
+                    last_save, saved_chars = now, chars
+            if item is None:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                logger.error("Provider adapter failed", exc_info=item.error)
+                step.failure_kind = errors.INTERNAL
+                return
+            if isinstance(item, TextDelta):
+                if item.text:
+                    step.mark_first_token()
+                    step.text.append(item.text)
+                    yield TextChunk(message, item.text)
+            elif isinstance(item, ReasoningDelta):
+                if item.text:
+                    step.mark_first_token()
+                    step.reasoning.append(item.text)
+                    yield ReasoningChunk(message, item.text)
+            elif isinstance(item, ToolCall):
+                step.mark_first_token()
+                step.calls.append(item)
+            elif isinstance(item, Usage):
+                step.usage = item
+            elif isinstance(item, Finish):
+                step.finish = item.reason
+            elif isinstance(item, ProviderError):
+                step.error = item
+                return
+    finally:
+        await pump.close()
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _apply_step(message: Message, step: _Step, *, turn_started: float, first_step: bool) -> None:
+    """Copy what the step produced onto the message (not saved yet)."""
+    message.content = "".join(step.text)
+    message.reasoning = "".join(step.reasoning)
+    if step.usage is not None:
+        message.input_tokens = step.usage.input_tokens
+        message.output_tokens = step.usage.output_tokens
+        message.reasoning_tokens = step.usage.reasoning_tokens
+    origin = turn_started if first_step else step.started
+    if step.first_token_at is not None:
+        message.time_to_first_token_ms = _ms(step.first_token_at - origin)
+    message.total_time_ms = _ms(time.monotonic() - origin)
+    message.finish_reason = step.finish
+    if step.error is not None:
+        message.status = Message.Status.ERROR
+        message.error_kind = step.error.kind
+        message.error_message = errors.describe(
+            step.error, provider=message.provider, model=message.model
+        )
+    elif step.failure_kind:
+        message.status = Message.Status.ERROR
+        message.error_kind = step.failure_kind
+        message.error_message = errors.describe(
+            ProviderError(kind=step.failure_kind, message=""),  # type: ignore[arg-type]
+            provider=message.provider,
+            model=message.model,
+        )
+    elif step.stopped:
+        message.status = Message.Status.STOPPED
+        message.finish_reason = message.finish_reason or "stopped"
+    elif not message.content and not step.calls and not message.reasoning:
+        message.status = Message.Status.ERROR
+        message.error_kind = errors.NO_RESPONSE
+        message.error_message = errors.describe(
+            ProviderError(kind=errors.NO_RESPONSE, message=""),  # type: ignore[arg-type]
+            provider=message.provider,
+            model=message.model,
+        )
+    else:
+        message.status = Message.Status.COMPLETE
+
+
+_SAVED_FIELDS = (
+    "content", "reasoning", "status", "input_tokens", "output_tokens", "reasoning_tokens",
+    "time_to_first_token_ms", "total_time_ms", "finish_reason", "error_kind", "error_message",
+    "history_trimmed",
+)  # fmt: skip
+
+
+async def _save(message: Message) -> None:
+    # An update of named fields: never overwrites stop_requested set by another worker.
+    await Message.objects.filter(pk=message.pk).aupdate(
+        **{name: getattr(message, name) for name in _SAVED_FIELDS}
+    )
+
+
+def _outcome(message: Message) -> str:
+    if message.status == Message.Status.ERROR:
+        return message.error_kind or "error"
+    if message.status == Message.Status.STOPPED:
+        return usage.STOPPED
+    if message.status == Message.Status.INTERRUPTED:
+        return usage.INTERRUPTED
+    return usage.OK
+
+
+async def _record(turn: Turn, message: Message, step: _Step) -> None:
+    """The usage ledger (issue 8): one row per provider call."""
+    await usage.arecord_usage(
+        user=turn.user,
+        model=turn.model,
+        usage=step.usage,
+        duration_ms=_ms(time.monotonic() - step.started),
+        outcome=_outcome(message),
+        conversation=turn.conversation,
+    )
+
+
+async def _end_interrupted(turn: Turn, message: Message, step: _Step, first_step: bool) -> None:
+    """The client went away: keep what was generated, marked interrupted."""
+    _apply_step(message, step, turn_started=turn.started, first_step=first_step)
+    message.status = Message.Status.INTERRUPTED
+    message.error_kind = message.error_message = ""
+    message.finish_reason = message.finish_reason or "interrupted"
+    await _save(message)
+    await _record(turn, message, step)
+    await usage.settle(turn.admission)
+
+
+# The turn --------------------------------------------------------------------------------
+
+
+async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
+    """Run the turn's steps, yielding UI events; ends with StepEnded of the last message.
+
+    With turn.resume_from (a message paused for the user, whose decisions are now stored),
+    its calls run first and the turn goes on from there."""
+    message = turn.reply
+    step = _Step(started=turn.started)
+    first_step = True
+    try:
+        if turn.resume_from is not None:
+            outcome = await turn.tools.resume(turn.resume_from)
+            turn.resume_from.tool_call_list = outcome.rows
+            if outcome.paused_status:
+                turn.resume_from.status = outcome.paused_status
+            else:
+                turn.resume_from.status = Message.Status.COMPLETE
+            await Message.objects.filter(pk=turn.resume_from.pk).aupdate(
+                status=turn.resume_from.status
+            )
+            yield StepEnded(turn.resume_from)
+            if outcome.paused_status:
+                await Message.objects.filter(pk=message.pk).adelete()
+                await usage.settle(turn.admission)
+                return
+            yield StepStarted(message)
+        request, trimmed = await build_request(turn)
+        message.history_trimmed = trimmed
+        for number in range(1, MAX_STEPS + 1):
+            async with aclosing(_stream_step(turn, message, request, step)) as events:
+                async for event in events:
+                    yield event
+            _apply_step(message, step, turn_started=turn.started, first_step=first_step)
+            calls = step.calls if message.status == Message.Status.COMPLETE else []
+            last_step = number == MAX_STEPS
+            if calls and last_step:
+                message.error_kind = errors.TOO_MANY_STEPS
+                message.error_message = (
+                    f"The assistant stopped after {MAX_STEPS} steps. "
+                    "Ask it to continue if there is more to do."
+                )
+            await _save(message)
+            await _record(turn, message, step)
+            if not calls:
+                break
+            # Tools (issue 6): run what may run; a call that needs the user pauses the turn.
+            outcome = await turn.tools.handle(message, calls, last_step=last_step)
+            message.tool_call_list = outcome.rows
+            if outcome.paused_status:
+                message.status = outcome.paused_status
+                await Message.objects.filter(pk=message.pk).aupdate(status=message.status)
+                break
+            if last_step:
+                break
+            yield StepEnded(message)
+            message = _new_reply(turn.conversation, turn.model)
+            await message.asave()
+            message.attachment_list, message.tool_call_list = [], []
+            yield StepStarted(message)
+            request = _continue_request(request, outcome.assistant_message, outcome.results)
+            step = _Step()
+            first_step = False
+    except (asyncio.CancelledError, GeneratorExit):
+        if message.status == Message.Status.STREAMING:
+            await asyncio.shield(_end_interrupted(turn, message, step, first_step))
+        raise
+    await usage.settle(turn.admission)
+    await sync_to_async(_touch_conversation)(turn.conversation.pk)
+    yield StepEnded(message)
+
+
+def _continue_request(
+    request: ChatRequest, assistant: ChatMessage, results: Sequence[ChatMessage]
+) -> ChatRequest:
+    return ChatRequest(
+        model=request.model,
+        system_prompt=request.system_prompt,
+        messages=(*request.messages, assistant, *results),
+        tools=request.tools,
+        provider_options=request.provider_options,
+    )
+
+
+def _touch_conversation(conversation_id: int) -> None:
+    Conversation.objects.filter(pk=conversation_id).update(updated_at=timezone.now())
+
+
+# Stop ------------------------------------------------------------------------------------
+
+
+async def request_stop(user: Any, conversation_id: int, message_id: int) -> bool:
+    """Set the Stop flag that the streaming worker (any process, any host) polls. False when
+    the message is not this user's."""
+    updated = await Message.objects.filter(
+        pk=message_id,
+        conversation_id=conversation_id,
+        conversation__user=user,
+        role=Message.Role.ASSISTANT,
+    ).aupdate(stop_requested=True)
+    return updated > 0
+
+
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "MAX_STEPS",
+    "ReasoningChunk",
+    "StepEnded",
+    "StepStarted",
+    "TextChunk",
+    "Turn",
+    "TurnEvent",
+    "ToolSpec",
+    "begin_turn",
+    "build_request",
+    "request_stop",
+    "retry_turn",
+    "run_turn",
+]

@@ -1,0 +1,65 @@
+"""The chat's forms: a message to send, a conversation's new title."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django import forms
+
+from ai_settings.catalog import AvailableModel
+from assistant.chat import MAX_MESSAGE_CHARS
+from assistant.models import Conversation
+
+
+class MessageForm(forms.Form):
+    """One message from the composer. The model must be one the user may pick right now."""
+
+    message = forms.CharField(required=False, strip=False)
+    model = forms.CharField(required=False)
+    conversation = forms.IntegerField(required=False, min_value=1)
+    page_url = forms.CharField(required=False, max_length=2000)
+    attach_page = forms.BooleanField(required=False)
+    prompt = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args, models: Sequence[AvailableModel], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.models = {m.key: m for m in models}
+
+    @property
+    def is_blank(self) -> bool:
+        """Nothing to send: no text, no prompt and no files."""
+        data = self.cleaned_data
+        return not data["message"].strip() and not data["prompt"] and not self.files
+
+    def clean_message(self) -> str:
+        text = self.cleaned_data["message"].replace("\r\n", "\n")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise forms.ValidationError(
+                f"Your message is {len(text):,} characters long; the limit is "
+                f"{MAX_MESSAGE_CHARS:,}. Shorten it or attach it as a text file."
+            )
+        return text.strip()
+
+    def clean_model(self) -> AvailableModel:
+        key = self.cleaned_data["model"]
+        if not key:
+            raise forms.ValidationError("Choose a model.")
+        model = self.models.get(key)
+        if model is None:
+            raise forms.ValidationError(
+                "That model is not available to you right now. Choose another model."
+            )
+        return model
+
+
+class RenameForm(forms.ModelForm):
+    class Meta:
+        model = Conversation
+        fields = ["title"]
+        labels = {"title": "Title"}
+
+    def clean_title(self) -> str:
+        title = " ".join(self.cleaned_data["title"].split())
+        if not title:
+            raise forms.ValidationError("Give the conversation a title.")
+        return title

@@ -1,0 +1,77 @@
+"""A turn as Server-Sent Events for htmx's hx-sse extension.
+
+Every event is an unnamed SSE message whose data is an HTML fragment of <hx-partial>
+elements (templates/assistant/stream/): htmx swaps each into the element its hx-target
+names. Per text chunk the fragment is the escaped text wrapped in a pre-rendered partial
+that appends it (no template rendering, no markdown, no database work per chunk); at the
+end of a step the message is replaced by its final render (sanitized markdown, footer).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from functools import lru_cache
+
+from django.template.loader import render_to_string
+
+from assistant import chat
+from assistant.models import Message
+
+_SENTINEL = "\x00chunk\x00"
+
+
+def sse(fragment: str) -> bytes:
+    """One unnamed SSE message; each line of the fragment becomes a data: line."""
+    fragment = fragment.replace("\r\n", "\n").replace("\r", "\n")
+    return ("data: " + fragment.replace("\n", "\ndata: ") + "\n\n").encode()
+
+
+@lru_cache(maxsize=4)
+def _append_frame(kind: str) -> tuple[str, str]:
+    """The append partial split around its text, rendered once per kind."""
+    rendered = render_to_string(
+        "assistant/stream/append.html", {"kind": kind, "text": _SENTINEL, "id": "\x01"}
+    ).strip()
+    head, tail = rendered.split(_SENTINEL)
+    return head, tail
+
+
+def chunk_event(kind: str, message_id: int, text: str) -> bytes:
+    head, tail = _append_frame(kind)
+    return sse(head.replace("\x01", str(message_id)) + html.escape(text, quote=False) + tail)
+
+
+def turn_started_event(turn: chat.Turn, page: dict[str, object]) -> bytes:
+    """`page`: new_conversation, in_panel, conversations and csrf_token, for the header of a
+    conversation the message just created."""
+    context = {
+        **page,
+        "added": turn.added,
+        "reply": turn.reply,
+        "conversation": turn.conversation,
+        "replaced_ids": turn.replaced_ids,
+        "resuming": turn.resume_from is not None,
+    }
+    return sse(render_to_string("assistant/stream/turn_started.html", context))
+
+
+def message_event(template: str, message: Message) -> bytes:
+    return sse(render_to_string(template, {"message": message}))
+
+
+async def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
+    """The whole SSE body of one turn."""
+    yield turn_started_event(turn, page or {})
+    async with aclosing(chat.run_turn(turn)) as events:
+        async for event in events:
+            if isinstance(event, chat.TextChunk):
+                yield chunk_event("text", event.message.pk, event.text)
+            elif isinstance(event, chat.ReasoningChunk):
+                yield chunk_event("reasoning", event.message.pk, event.text)
+            elif isinstance(event, chat.StepEnded):
+                event.message.can_retry = event.message.status == Message.Status.ERROR
+                yield message_event("assistant/stream/message_final.html", event.message)
+            elif isinstance(event, chat.StepStarted):
+                yield message_event("assistant/stream/message_added.html", event.message)

@@ -1,0 +1,24 @@
+"""Template filters of the chat: sanitized markdown and durations."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.safestring import SafeString
+
+from assistant.rendering import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text: str) -> SafeString:
+    return render_markdown(text or "")
+
+
+@register.filter
+def seconds(milliseconds: int | None) -> str:
+    """1234 → "1.2 s"; 80 → "0.08 s"."""
+    if milliseconds is None:
+        return ""
+    value = milliseconds / 1000
+    return f"{value:.2f} s" if value < 1 else f"{value:.1f} s"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 
 @register(Tags.security, deploy=False)
@@ -35,3 +36,51 @@ def check_production_secrets(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.security)
+def check_fernet_keys(app_configs, **kwargs):
+    keys = list(getattr(settings, "FERNET_KEYS", None) or [])
+    problems = []
+    if any(not str(key).strip() for key in keys):
+        problems.append(
+            Error(
+                "FERNET_KEYS contains an empty key.",
+                hint="Remove the empty entry (look for a leading, trailing or doubled comma): "
+                "the first key encrypts every provider API key.",
+                id="ai_settings.E003",
+            )
+        )
+    if len(set(keys)) != len(keys):
+        problems.append(
+            Warning(
+                "FERNET_KEYS lists the same key twice.",
+                hint="Keep each key once: the new key first, old keys after it while rotating.",
+                id="ai_settings.W001",
+            )
+        )
+    return problems
+
+
+@register(Tags.database)
+def check_secrets_decryptable(app_configs, databases=None, **kwargs):
+    """Run by `manage.py check --database default` (and migrate): secrets a lost key left
+    unreadable."""
+    if not databases or "default" not in databases:
+        return []
+    from ai_settings.rotation import count_undecryptable
+
+    try:
+        unreadable = count_undecryptable()
+    except DatabaseError:  # tables not created yet (before the first migrate)
+        return []
+    if not unreadable:
+        return []
+    return [
+        Warning(
+            f"{unreadable} stored AI secret(s) cannot be decrypted with FERNET_KEYS.",
+            hint="Add the key they were written with back to FERNET_KEYS (after the first), or "
+            "enter those keys again on Settings → AI, where they show as “cannot be decrypted”.",
+            id="ai_settings.W002",
+        )
+    ]

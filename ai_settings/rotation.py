@@ -63,3 +63,12 @@ def rotate_secrets() -> RotationReport:
         if report.reencrypted or report.empty:
             bump_version()
     return report
+
+
+def count_undecryptable() -> int:
+    """How many stored secrets no key of FERNET_KEYS can decrypt."""
+    count = 0
+    for model, fields in secret_fields():
+        for obj in model.objects.only("pk", *fields):
+            count += sum(1 for name in fields if getattr(obj, name) is UNDECRYPTABLE)
+    return count

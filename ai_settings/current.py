@@ -34,6 +34,7 @@ class ProviderConnection:
 @dataclass(frozen=True)
 class CurrentSettings:
     version: int
+    saved_at: object  # with version, identifies one saved state (a restored database reuses versions)
     custom_system_prompt: str
     mcp_enabled: bool
     mcp_allow_deletes: bool
@@ -130,6 +131,7 @@ def _build(row: AISettings) -> CurrentSettings:
             )
     return CurrentSettings(
         version=row.version,
+        saved_at=row.updated_at,
         custom_system_prompt=row.custom_system_prompt,
         mcp_enabled=row.mcp_enabled,
         mcp_allow_deletes=row.mcp_allow_deletes,
@@ -146,9 +148,9 @@ def _build(row: AISettings) -> CurrentSettings:
 def get_current() -> CurrentSettings:
     """The snapshot for the settings version now in the database."""
     global _memo
-    version = AISettings.objects.filter(pk=1).values_list("version", flat=True).first()
+    stamp = AISettings.objects.filter(pk=1).values_list("version", "updated_at").first()
     memo = _memo
-    if memo is not None and version is not None and memo.version == version:
+    if memo is not None and stamp == (memo.version, memo.saved_at):
         return memo
     with _lock:
         row = AISettings.load()
@@ -163,6 +165,13 @@ async def aget_current() -> CurrentSettings:
 def bump_version() -> None:
     """Call inside the transaction of every change to AI settings or compatible providers."""
     from django.db.models import F
+    from django.utils import timezone
 
     AISettings.load()
-    AISettings.objects.filter(pk=1).update(version=F("version") + 1)
+    AISettings.objects.filter(pk=1).update(version=F("version") + 1, updated_at=timezone.now())
+
+
+def forget() -> None:
+    """Drop the memoized snapshot (tests that empty the database call this)."""
+    global _memo
+    _memo = None

@@ -197,5 +197,7 @@ LOGGING = {
         # httpx logs every request URL at INFO; URLs can carry a Gemini key (?key=).
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # The MCP SDK logs every stateless request's session teardown at INFO.
+        "mcp.server.streamable_http": {"level": "WARNING"},
     },
 }

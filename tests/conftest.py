@@ -34,9 +34,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
+    from ai_settings import current
+
     cache.clear()
+    current.forget()
     yield
     cache.clear()
+    current.forget()
 
 
 def _group(name: str) -> Group:

@@ -33,7 +33,9 @@ class PeriodForm(forms.Form):
     start = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, data: Any = None, **kwargs: Any) -> None:
         # No query string at all: the default period, already valid.
@@ -91,7 +93,10 @@ class GroupPolicyForm(forms.Form):
     )
     model_access = forms.ChoiceField(
         label="Models",
-        choices=[(ALL_MODELS, "All allowed models (no restriction)"), (ONLY_THESE, "Only these models")],
+        choices=[
+            (ALL_MODELS, "All allowed models (no restriction)"),
+            (ONLY_THESE, "Only these models"),
+        ],
         widget=forms.RadioSelect,
     )
     models = forms.MultipleChoiceField(
@@ -125,9 +130,7 @@ class GroupPolicyForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if cleaned.get("model_access") == ONLY_THESE and not cleaned.get("models"):
-            self.add_error(
-                "models", "Pick at least one model, or choose “All allowed models”."
-            )
+            self.add_error("models", "Pick at least one model, or choose “All allowed models”.")
         return cleaned
 
     def save(self, user: Any) -> bool:

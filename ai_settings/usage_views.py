@@ -54,7 +54,9 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "csv_query": _period_query(period),
         "time_zone": settings.TIME_ZONE,
     }
-    return render(request, "ai_settings/usage.html", context, status=200 if form.is_valid() else 400)
+    return render(
+        request, "ai_settings/usage.html", context, status=200 if form.is_valid() else 400
+    )
 
 
 class _Line:
@@ -78,9 +80,18 @@ async def _csv_lines(period: usage_report.Period) -> AsyncIterator[str]:
         usage_report.records_in(period)
         .order_by("created_at", "id")
         .values(
-            "created_at", "user__username", "conversation_id", "provider", "provider_key",
-            "model", "input_tokens", "output_tokens", "reasoning_tokens", "cost",
-            "duration_ms", "outcome",
+            "created_at",
+            "user__username",
+            "conversation_id",
+            "provider",
+            "provider_key",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "cost",
+            "duration_ms",
+            "outcome",
         )  # fmt: skip
     )
     async for row in rows.aiterator(chunk_size=2000):

@@ -85,9 +85,7 @@ async def amodels_for_user(user: Any, current: CurrentSettings) -> tuple[Availab
 # The ledger ------------------------------------------------------------------------------
 
 
-def estimate_cost(
-    model: AvailableModel, input_tokens: int, output_tokens: int
-) -> Decimal | None:
+def estimate_cost(model: AvailableModel, input_tokens: int, output_tokens: int) -> Decimal | None:
     """USD from the model's prices per million tokens; None when a price is unknown. Output
     tokens include reasoning tokens (the adapters report them that way), billed as output."""
     if model.input_price is None or model.output_price is None:
@@ -163,7 +161,7 @@ def _wait_text(seconds: float) -> str:
 
 
 def reset_text(now: datetime) -> str:
-    """"00:00 UTC (in 5 h 12 min)": when today's budget resets, in the site's time zone."""
+    """ "00:00 UTC (in 5 h 12 min)": when today's budget resets, in the site's time zone."""
     reset = next_reset(now)
     return f"{reset:%H:%M} {reset.tzname()} (in {_wait_text((reset - now).total_seconds())})"
 
@@ -296,7 +294,9 @@ def admit_sync(
                 return refusal
             tokens = _estimate(user_id, model, estimated_input_tokens)
 
-        reservation = UsageReservation.objects.create(user_id=user_id, tokens=tokens, created_at=now)
+        reservation = UsageReservation.objects.create(
+            user_id=user_id, tokens=tokens, created_at=now
+        )
         # Rows that count for nothing any more: out of the rate window and settled or expired.
         UsageReservation.objects.filter(user_id=user_id, created_at__lt=now - RATE_WINDOW).filter(
             settled_at__isnull=False

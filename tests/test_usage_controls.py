@@ -73,7 +73,9 @@ def test_compatible_model_without_prices_has_unknown_cost(app_user):
 def test_failed_call_without_usage_is_recorded_with_its_error_kind(app_user):
     model = configure().model("anthropic:claude-haiku-4-5")
 
-    record = usage.record_usage(user=app_user, model=model, usage=None, duration_ms=80, outcome="auth")
+    record = usage.record_usage(
+        user=app_user, model=model, usage=None, duration_ms=80, outcome="auth"
+    )
 
     stored = UsageRecord.objects.get(pk=record.pk)
     assert (stored.outcome, stored.input_tokens, stored.output_tokens, stored.cost) == (
@@ -167,13 +169,17 @@ def test_spent_budget_refuses_with_the_reset_time(app_user):
     assert (refused.status, refused.reason) == (429, "budget")
     assert refused.message.startswith("Your daily token budget is used up; it resets at 00:00 UTC")
     now = timezone.now()
-    assert refused.message.endswith(f"(in {usage._wait_text((usage.next_reset(now) - now).total_seconds())}).")
+    assert refused.message.endswith(
+        f"(in {usage._wait_text((usage.next_reset(now) - now).total_seconds())})."
+    )
     assert 0 < refused.retry_after <= 24 * 3600
 
 
 def test_yesterdays_usage_does_not_count_against_today(app_user):
     current = configure(daily_token_budget=1_000)
-    ledger_row(app_user, usage.day_start(timezone.now()) - timedelta(minutes=1), output_tokens=5_000)
+    ledger_row(
+        app_user, usage.day_start(timezone.now()) - timedelta(minutes=1), output_tokens=5_000
+    )
 
     assert admit(app_user, current, current.model("openai:gpt-5")).admitted
     assert usage.remaining_budget(app_user, current) == 1_000

@@ -130,13 +130,16 @@ def test_custom_dates_choose_the_period(client, settings_manager, ledger):
     [
         ({"period": "custom", "start": "2025-03-10", "end": "2025-03-01"},
          "The last day cannot be before the first day."),
-        ({"period": "custom", "start": "2024-01-01", "end": "2025-06-01"}, "Choose at most 366 days."),
+        ({"period": "custom", "start": "2024-01-01", "end": "2025-06-01"},
+         "Choose at most 366 days."),
         ({"period": "custom", "end": "2025-06-01"}, "Enter the first day of the period."),
         ({"period": "custom", "start": "yesterday", "end": "2025-06-01"}, "Enter a valid date."),
         ({"period": "365"}, "Select a valid choice."),
     ],
 )  # fmt: skip
-def test_bad_period_shows_the_error_and_the_default_period(client, settings_manager, query, message):
+def test_bad_period_shows_the_error_and_the_default_period(
+    client, settings_manager, query, message
+):
     client.force_login(settings_manager)
 
     response = client.get(USAGE, query)
@@ -163,7 +166,9 @@ def test_days_follow_the_site_time_zone(client, settings_manager, app_user, sett
     ]
 
 
-def test_chart_is_an_accessible_svg_with_a_bar_per_day_and_provider(client, settings_manager, ledger):
+def test_chart_is_an_accessible_svg_with_a_bar_per_day_and_provider(
+    client, settings_manager, ledger
+):
     client.force_login(settings_manager)
 
     html = client.get(USAGE, {"period": "7"}).content.decode()
@@ -191,13 +196,19 @@ def test_usage_pages_have_no_inline_styles(client, settings_manager, ledger):
         assert "<style" not in html
 
 
-def test_usage_page_queries_do_not_grow_with_the_ledger(client, settings_manager, app_user, other_app_user):
+def test_usage_page_queries_do_not_grow_with_the_ledger(
+    client, settings_manager, app_user, other_app_user
+):
     client.force_login(settings_manager)
     configure()
 
     def add_rows(count: int) -> None:
         users = [app_user, other_app_user]
-        models = [("OpenAI", "gpt-5"), ("Anthropic", "claude-haiku-4-5"), ("Google", "gemini-2.5-pro")]
+        models = [
+            ("OpenAI", "gpt-5"),
+            ("Anthropic", "claude-haiku-4-5"),
+            ("Google", "gemini-2.5-pro"),
+        ]
         created = UsageRecord.objects.bulk_create(
             UsageRecord(user=users[n % 2], provider=models[n % 3][0], model=models[n % 3][1],
                         input_tokens=n, output_tokens=1, cost=Decimal("0.01"))
@@ -267,7 +278,9 @@ async def test_csv_parses_back_to_the_page_totals(settings_manager, app_user, ot
 
 @pytest.mark.django_db(transaction=True)
 async def test_csv_cells_cannot_start_a_spreadsheet_formula(settings_manager, app_user):
-    await sync_to_async(ledger_row)(app_user, timezone.now(), model="=HYPERLINK(1)", output_tokens=1)
+    await sync_to_async(ledger_row)(
+        app_user, timezone.now(), model="=HYPERLINK(1)", output_tokens=1
+    )
 
     _, body = await _get_csv(settings_manager, {"period": "7"})
 
@@ -331,7 +344,10 @@ def test_saving_a_budget_and_model_subset_restricts_the_group(client, settings_m
     assert usage.daily_budget(app_user, current) == 5_000
     entry = SettingsAuditEntry.objects.get()
     assert entry.user == settings_manager
-    assert {"field": "Group “Interns” daily token budget", "change": "none → 5,000"} in entry.changes
+    assert {
+        "field": "Group “Interns” daily token budget",
+        "change": "none → 5,000",
+    } in entry.changes
     assert "Saved the AI policy of “Interns”." in client.get(GROUPS).content.decode()
 
 
@@ -349,7 +365,8 @@ def test_no_restriction_and_no_budget_removes_the_policy(client, settings_manage
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"model_access": "only"}, "models", "Pick at least one model, or choose “All allowed models”."),
+        ({"model_access": "only"}, "models",
+         "Pick at least one model, or choose “All allowed models”."),
         ({"model_access": "all", "daily_token_budget": "0"}, "daily_token_budget",
          "Ensure this value is greater than or equal to 1."),
         ({"model_access": "all", "daily_token_budget": "lots"}, "daily_token_budget",
@@ -358,7 +375,9 @@ def test_no_restriction_and_no_budget_removes_the_policy(client, settings_manage
          "Select a valid choice. openai:gpt-4 is not one of the available choices."),
     ],
 )  # fmt: skip
-def test_bad_policy_is_refused_and_nothing_changes(client, settings_manager, fields, field, message):
+def test_bad_policy_is_refused_and_nothing_changes(
+    client, settings_manager, fields, field, message
+):
     configure()
     client.force_login(settings_manager)
     group = group_with_policy("Interns", budget=700, models=None)
@@ -383,7 +402,10 @@ def test_model_that_is_no_longer_allowed_stays_until_unchecked(client, settings_
 
     _post_policy(client, group, daily_token_budget="9", model_access="only",
                  models=["openai:gpt-5", "openai:gpt-4.1"])  # fmt: skip
-    assert GroupAIPolicy.objects.get(group=group).allowed_models == ["openai:gpt-5", "openai:gpt-4.1"]
+    assert GroupAIPolicy.objects.get(group=group).allowed_models == [
+        "openai:gpt-5",
+        "openai:gpt-4.1",
+    ]
 
 
 def test_unknown_group_is_404(client, settings_manager):

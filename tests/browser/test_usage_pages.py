@@ -16,17 +16,23 @@ def _csp_violations(page) -> list[str]:
     messages: list[str] = []
     page.on(
         "console",
-        lambda message: messages.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            messages.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     return messages
 
 
 def test_usage_chart_renders_visible_bars_and_legend(page, settings_manager, app_user):
     now = timezone.now()
-    for days_ago, provider, tokens in [(0, "OpenAI", 900), (0, "Anthropic", 400), (2, "OpenAI", 300)]:
-        ledger_row(app_user, now - timedelta(days=days_ago), provider=provider, output_tokens=tokens)
+    for days_ago, provider, tokens in [
+        (0, "OpenAI", 900),
+        (0, "Anthropic", 400),
+        (2, "OpenAI", 300),
+    ]:
+        ledger_row(
+            app_user, now - timedelta(days=days_ago), provider=provider, output_tokens=tokens
+        )
     violations = _csp_violations(page)
     log_in(page, "manager")
 
@@ -44,7 +50,10 @@ def test_usage_chart_renders_visible_bars_and_legend(page, settings_manager, app
     # The tallest bar (today: 1,300 tokens) is taller than the one two days ago (300 tokens).
     heights = sorted(bars.nth(i).bounding_box()["height"] for i in range(3))
     assert heights[-1] > heights[0]
-    assert page.locator("svg.usage-chart .legend text").all_text_contents() == ["OpenAI", "Anthropic"]
+    assert page.locator("svg.usage-chart .legend text").all_text_contents() == [
+        "OpenAI",
+        "Anthropic",
+    ]
     assert page.locator('[data-total="tokens"]').inner_text() == "1,600"
     assert violations == []
     if path := os.environ.get("USAGE_SCREENSHOT"):

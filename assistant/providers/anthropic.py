@@ -9,7 +9,7 @@ Extended thinking is turned on by the `thinking` provider option
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -131,7 +131,7 @@ def anthropic_messages(request: ChatRequest) -> list[dict[str, Any]]:
 def map_error(exc: Exception, connection: ProviderConnection) -> ProviderError:
     secrets = (connection.api_key, *connection.headers.values())
     label = connection.label
-    if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException)):
+    if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException, TimeoutError)):
         return provider_error("timeout", label, secrets=secrets)
     if isinstance(exc, anthropic.APIConnectionError):
         detail = transport_detail(exc) or exc.message
@@ -184,8 +184,9 @@ class AnthropicAdapter:
     async def list_models(self) -> list[str]:
         quick = self.client.with_options(timeout=LIST_MODELS_TIMEOUT, max_retries=0)
         try:
-            return sorted([model.id async for model in quick.models.list(limit=1000)])
-        except (anthropic.AnthropicError, httpx2.TransportError) as exc:
+            async with asyncio.timeout(LIST_MODELS_TIMEOUT):
+                return sorted([model.id async for model in quick.models.list(limit=1000)])
+        except (anthropic.AnthropicError, httpx2.TransportError, TimeoutError) as exc:
             raise ProviderFailure(map_error(exc, self.connection)) from None
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:

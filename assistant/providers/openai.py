@@ -13,6 +13,7 @@ provider's custom headers are sent with every request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -103,9 +104,12 @@ def map_error(exc: openai.OpenAIError, connection: ProviderConnection) -> Provid
 async def list_model_ids(client: openai.AsyncOpenAI, connection: ProviderConnection) -> list[str]:
     quick = client.with_options(timeout=LIST_MODELS_TIMEOUT, max_retries=0)
     try:
-        return sorted([model.id async for model in quick.models.list()])
+        async with asyncio.timeout(LIST_MODELS_TIMEOUT):
+            return sorted([model.id async for model in quick.models.list()])
     except openai.OpenAIError as exc:
         raise ProviderFailure(map_error(exc, connection)) from None
+    except TimeoutError:
+        raise ProviderFailure(provider_error("timeout", connection.label)) from None
 
 
 def _user_content(message: ChatMessage) -> str | list[dict[str, Any]]:
@@ -137,6 +141,8 @@ def chat_messages(request: ChatRequest) -> list[dict[str, Any]]:
         if message.role == "user":
             messages.append({"role": "user", "content": _user_content(message)})
         elif message.role == "assistant":
+            if not message.text and not message.tool_calls:
+                continue  # an empty assistant turn is rejected by most servers
             entry: dict[str, Any] = {"role": "assistant", "content": message.text or None}
             if message.tool_calls:
                 entry["tool_calls"] = [
@@ -231,6 +237,8 @@ class ChatCompletionsAdapter:
                             yield ReasoningDelta(reasoning)
                         if delta.content:
                             yield TextDelta(delta.content)
+                        if delta.refusal:
+                            yield TextDelta(delta.refusal)
                         for piece in delta.tool_calls or ():
                             index = getattr(piece, "index", None)
                             if index is None:  # some servers send whole calls unindexed

@@ -161,7 +161,7 @@ class ResponsesAdapter:
             async with stream:
                 async for event in stream:
                     kind = event.type
-                    if kind == "response.output_text.delta":
+                    if kind in ("response.output_text.delta", "response.refusal.delta"):
                         yield TextDelta(event.delta)
                     elif kind in (
                         "response.reasoning_summary_text.delta",

@@ -48,7 +48,7 @@ class Provider:
             "kind": self.kind,
             "label": self.label,
             "api_key": self.api_key,
-            "base_url": self.fake.base_url,
+            "base_url": self.fake.base_url if self.fake is not None else None,
             "headers": dict(self.headers),
         }
         values.update(changes)

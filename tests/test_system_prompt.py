@@ -12,13 +12,23 @@ from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT, build_system_prompt
 
 pytestmark = pytest.mark.django_db
 
-NOW = dt.datetime(2025, 3, 4, 9, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 3, 4, 9, 30, tzinfo=dt.UTC)
 
 
 def test_default_prompt_covers_the_tools_and_the_rules():
     text = DEFAULT_SYSTEM_PROMPT
-    for phrase in ["`schema`", "`items`", "`prompts`", "`ask_user`", "markdown table", "limit",
-                   "permission error", "retry once", "two failed attempts", "chat settings"]:
+    for phrase in [
+        "`schema`",
+        "`items`",
+        "`prompts`",
+        "`ask_user`",
+        "markdown table",
+        "limit",
+        "permission error",
+        "retry once",
+        "two failed attempts",
+        "chat settings",
+    ]:
         assert phrase in text, phrase
     assert "Directus" not in text
 
@@ -32,8 +42,13 @@ def test_each_turn_states_date_user_and_page(app_user):
 
 
 def test_admin_object_page_is_named(app_user):
-    page = {"path": "/admin/prompts/prompt/12/change/", "label": "Prompt #12", "app_label": "prompts",
-            "model": "prompt", "pk": "12"}
+    page = {
+        "path": "/admin/prompts/prompt/12/change/",
+        "label": "Prompt #12",
+        "app_label": "prompts",
+        "model": "prompt",
+        "pk": "12",
+    }
     prompt = build_system_prompt(get_current(), app_user, page_context=page, now=NOW)
     assert "Prompt #12" in prompt and "prompts.prompt" in prompt
 
@@ -59,7 +74,9 @@ def test_custom_system_prompt_replaces_the_default(app_user):
 
 
 def test_a_prompts_extra_instructions_come_last(app_user):
-    prompt = build_system_prompt(get_current(), app_user, now=NOW, extra_instructions="Answer in French.")
+    prompt = build_system_prompt(
+        get_current(), app_user, now=NOW, extra_instructions="Answer in French."
+    )
     assert prompt.endswith("## Instructions for this message\nAnswer in French.")
 
 

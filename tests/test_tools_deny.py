@@ -3,6 +3,8 @@ the models holding them are registered in Django admin."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -18,8 +20,18 @@ from tests.test_tools_support import registered, run
 pytestmark = pytest.mark.django_db
 
 SECRET = "sk-test-SECRET-never-shown-1234"
-HIDDEN = [Session, AISettings, CompatibleProvider, CompatibleModel, SettingsAuditEntry, ApiToken,
-          LogEntry, Conversation, ToolCall, ToolPreference]
+HIDDEN = [
+    Session,
+    AISettings,
+    CompatibleProvider,
+    CompatibleModel,
+    SettingsAuditEntry,
+    ApiToken,
+    LogEntry,
+    Conversation,
+    ToolCall,
+    ToolPreference,
+]
 
 
 @pytest.fixture
@@ -28,10 +40,16 @@ def secrets(superuser):
     settings_row = AISettings.load()
     settings_row.openai_api_key = SECRET
     settings_row.save()
-    provider = CompatibleProvider.objects.create(name="Local", base_url="http://127.0.0.1:1/v1",
-                                                 api_key=SECRET, custom_headers='{"X-Key": "%s"}' % SECRET)
+    provider = CompatibleProvider.objects.create(
+        name="Local",
+        base_url="http://127.0.0.1:1/v1",
+        api_key=SECRET,
+        custom_headers=json.dumps({"X-Key": SECRET}),
+    )
     CompatibleModel.objects.create(provider=provider, model_id="m")
-    ApiToken.objects.create(user=superuser, name="laptop", token_hash=ApiToken.hash(SECRET), prefix="sk-test")
+    ApiToken.objects.create(
+        user=superuser, name="laptop", token_hash=ApiToken.hash(SECRET), prefix="sk-test"
+    )
     with registered(*HIDDEN):
         yield
 
@@ -74,13 +92,25 @@ def test_user_model_is_usable_but_its_password_never_appears(secrets, superuser)
     assert "password" not in [f["name"] for f in schema["collections"][0]["fields"]]
 
 
-@pytest.mark.parametrize("arguments", [
-    {"action": "read", "collection": "auth.user", "fields": ["username", "password"]},
-    {"action": "read", "collection": "auth.user", "filter": {"password": {"_contains": "pbkdf2"}}},
-    {"action": "read", "collection": "auth.user", "sort": ["password"]},
-    {"action": "create", "collection": "auth.user", "data": {"username": "eve", "password": "x"}},
-    {"action": "update", "collection": "auth.user", "keys": [1], "data": {"password": "x"}},
-], ids=["fields", "filter", "sort", "create", "update"])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"action": "read", "collection": "auth.user", "fields": ["username", "password"]},
+        {
+            "action": "read",
+            "collection": "auth.user",
+            "filter": {"password": {"_contains": "pbkdf2"}},
+        },
+        {"action": "read", "collection": "auth.user", "sort": ["password"]},
+        {
+            "action": "create",
+            "collection": "auth.user",
+            "data": {"username": "eve", "password": "x"},
+        },
+        {"action": "update", "collection": "auth.user", "keys": [1], "data": {"password": "x"}},
+    ],
+    ids=["fields", "filter", "sort", "create", "update"],
+)
 def test_password_field_is_unknown_everywhere(secrets, superuser, arguments):
     payload, result = run("items", superuser, arguments)
     assert result.is_error
@@ -89,14 +119,28 @@ def test_password_field_is_unknown_everywhere(secrets, superuser, arguments):
 
 
 def test_relations_into_hidden_models_cannot_be_followed(secrets, superuser):
-    payload, result = run("items", superuser, {"action": "read", "collection": "auth.user",
-                                              "filter": {"api_tokens.token_hash": {"_null": False}}})
+    payload, result = run(
+        "items",
+        superuser,
+        {
+            "action": "read",
+            "collection": "auth.user",
+            "filter": {"api_tokens.token_hash": {"_null": False}},
+        },
+    )
     assert result.is_error and "Unknown field 'api_tokens'" in payload["error"]
 
 
 def test_a_user_created_through_the_tool_cannot_log_in(superuser, django_user_model):
-    payload, result = run("items", superuser, {"action": "create", "collection": "auth.user",
-                                              "data": {"username": "eve", "email": "eve@example.org"}})
+    payload, result = run(
+        "items",
+        superuser,
+        {
+            "action": "create",
+            "collection": "auth.user",
+            "data": {"username": "eve", "email": "eve@example.org"},
+        },
+    )
     assert not result.is_error, payload
     assert not django_user_model.objects.get(username="eve").has_usable_password()
 

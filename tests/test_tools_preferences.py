@@ -7,7 +7,13 @@ from django.urls import include, path
 
 from assistant.models import Conversation, Message, ToolCall, ToolPreference
 from assistant.tools import all_tools, get_tool, tool_specs, unavailable_result
-from assistant.tools.preferences import enabled_tools, modes_for, needs_approval, set_mode, unused_tools
+from assistant.tools.preferences import (
+    enabled_tools,
+    modes_for,
+    needs_approval,
+    set_mode,
+    unused_tools,
+)
 from assistant.tools.views import tool_settings
 from tests.test_tools_support import make_user
 
@@ -21,7 +27,12 @@ urlpatterns = [
 
 
 def test_read_only_tools_default_to_always_and_the_others_to_ask(app_user):
-    assert modes_for(app_user) == {"schema": "always", "items": "ask", "prompts": "always", "ask_user": "always"}
+    assert modes_for(app_user) == {
+        "schema": "always",
+        "items": "ask",
+        "prompts": "always",
+        "ask_user": "always",
+    }
 
 
 def test_disabled_tools_are_not_sent_to_the_provider(app_user):
@@ -44,18 +55,21 @@ def test_set_mode_refuses_unknown_tools_and_modes(app_user):
     assert not ToolPreference.objects.exists()
 
 
-@pytest.mark.parametrize(("tool", "arguments", "mode", "expected"), [
-    ("items", {"action": "read"}, "ask", False),
-    ("items", '{"action": "read"}', "ask", False),
-    ("items", {"action": "delete"}, "ask", True),
-    ("items", {"action": "update"}, "ask", True),
-    ("items", {"action": "create"}, "ask", True),
-    ("items", "garbage", "ask", True),
-    ("items", {"action": "delete"}, "always", False),
-    ("items", {"action": "read"}, "disabled", True),
-    ("schema", {}, "ask", False),
-    ("ask_user", {"questions": []}, "ask", False),
-])
+@pytest.mark.parametrize(
+    ("tool", "arguments", "mode", "expected"),
+    [
+        ("items", {"action": "read"}, "ask", False),
+        ("items", '{"action": "read"}', "ask", False),
+        ("items", {"action": "delete"}, "ask", True),
+        ("items", {"action": "update"}, "ask", True),
+        ("items", {"action": "create"}, "ask", True),
+        ("items", "garbage", "ask", True),
+        ("items", {"action": "delete"}, "always", False),
+        ("items", {"action": "read"}, "disabled", True),
+        ("schema", {}, "ask", False),
+        ("ask_user", {"questions": []}, "ask", False),
+    ],
+)
 def test_needs_approval(tool, arguments, mode, expected):
     assert needs_approval(get_tool(tool), arguments, mode) is expected
 
@@ -111,8 +125,11 @@ def test_settings_menu_shows_each_tool_with_its_mode_and_suggestions(client, app
 @pytest.mark.urls(__name__)
 def test_saving_modes_from_the_menu(client, app_user):
     client.force_login(app_user)
-    response = client.post("/assistant/tools/", {"mode-items": "always", "mode-prompts": "disabled"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        "/assistant/tools/",
+        {"mode-items": "always", "mode-prompts": "disabled"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200 and "Saved." in response.content.decode()
     assert modes_for(app_user)["items"] == "always"
     assert "prompts" not in [t.name for t in enabled_tools(app_user)]
@@ -123,15 +140,20 @@ def test_a_plain_form_post_redirects_back(client, app_user):
     client.force_login(app_user)
     response = client.post("/assistant/tools/", {"mode-items": "disabled", "next": "/assistant/"})
     assert response.status_code == 302 and response["Location"] == "/assistant/"
-    response = client.post("/assistant/tools/", {"mode-items": "ask", "next": "https://evil.example/"})
+    response = client.post(
+        "/assistant/tools/", {"mode-items": "ask", "next": "https://evil.example/"}
+    )
     assert response["Location"] == "/assistant/tools/"
 
 
 @pytest.mark.urls(__name__)
 def test_an_invalid_mode_changes_nothing(client, app_user):
     client.force_login(app_user)
-    response = client.post("/assistant/tools/", {"mode-schema": "disabled", "mode-items": "maybe"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        "/assistant/tools/",
+        {"mode-schema": "disabled", "mode-items": "maybe"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 400
     assert "is not a mode for Items" in response.content.decode()
     assert modes_for(app_user)["schema"] == "always"

@@ -1,6 +1,6 @@
 """Shared pieces for the tool tests: calling a tool as a user, users with exact permissions,
 and temporarily registering models in Django admin (collections are admin-registered
-models)."""
+models). Import the *_fixture functions to use the fixtures."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def context(user: Any, *, via_mcp: bool = False) -> ToolContext:
     return ToolContext(user=user, current=get_current(), via_mcp=via_mcp)
 
 
-def run(name: str, user: Any, arguments: Any, *, via_mcp: bool = False) -> tuple[dict[str, Any], ToolResult]:
+def run(
+    name: str, user: Any, arguments: Any, *, via_mcp: bool = False
+) -> tuple[dict[str, Any], ToolResult]:
     tool = get_tool(name)
     assert tool is not None
     result = tool.run(arguments, context(user, via_mcp=via_mcp))
@@ -54,26 +56,28 @@ def registered(*models: type) -> Iterator[None]:
             admin.site.unregister(model)
 
 
-@pytest.fixture
-def prompt_collections():
+@pytest.fixture(name="prompt_collections")
+def prompt_collections_fixture():
     """Prompts and their collections registered in admin (the prompts app does it; this makes
     the tests independent of that)."""
     with registered(PromptCollection, Prompt):
         yield
 
 
-@pytest.fixture
-def library(db, prompt_collections) -> dict[str, Any]:
+@pytest.fixture(name="library")
+def library_fixture(db, prompt_collections) -> dict[str, Any]:
     """Two collections with prompts in several states."""
     support = PromptCollection.objects.create(name="Support", description="Helpdesk prompts")
     writing = PromptCollection.objects.create(name="Writing")
     prompts = {
         "greet": Prompt.objects.create(collection=support, name="greet", status="published"),
-        "refund": Prompt.objects.create(collection=support, name="refund", status="draft",
-                                        description="Refund policy answer"),
+        "refund": Prompt.objects.create(
+            collection=support, name="refund", status="draft", description="Refund policy answer"
+        ),
         "close": Prompt.objects.create(collection=support, name="close", status="archived"),
-        "essay": Prompt.objects.create(collection=writing, name="essay", status="published",
-                                       description="Long form"),
+        "essay": Prompt.objects.create(
+            collection=writing, name="essay", status="published", description="Long form"
+        ),
     }
     return {"support": support, "writing": writing, **prompts}
 

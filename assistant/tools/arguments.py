@@ -44,7 +44,9 @@ def from_json_text(value: Any) -> Any:
             try:
                 return json.loads(text)
             except json.JSONDecodeError as error:
-                raise ToolError(f"Could not parse JSON: {error.msg} at position {error.pos}.") from None
+                raise ToolError(
+                    f"Could not parse JSON: {error.msg} at position {error.pos}."
+                ) from None
     return value
 
 
@@ -67,7 +69,9 @@ def optional_object(arguments: dict[str, Any], name: str) -> dict[str, Any] | No
     return value
 
 
-def optional_list(arguments: dict[str, Any], name: str, *, comma_separated: bool = False) -> list[Any] | None:
+def optional_list(
+    arguments: dict[str, Any], name: str, *, comma_separated: bool = False
+) -> list[Any] | None:
     """A list argument; a scalar becomes a one-item list, and (for names) "a, b" becomes
     ["a", "b"]."""
     value = from_json_text(arguments.get(name))

@@ -133,9 +133,14 @@ def parse_questions(arguments: dict[str, Any] | str) -> tuple[Question, ...]:
     if isinstance(questions, dict):
         questions = [questions]
     if not isinstance(questions, list) or not questions:
-        raise ToolError('`questions` must be a non-empty array, e.g. [{"question": "…", "options": ["A", "B"]}].')
+        raise ToolError(
+            "`questions` must be a non-empty array, e.g. "
+            '[{"question": "…", "options": ["A", "B"]}].'
+        )
     if len(questions) > MAX_QUESTIONS:
-        raise ToolError(f"Ask at most {MAX_QUESTIONS} questions at a time; you asked {len(questions)}.")
+        raise ToolError(
+            f"Ask at most {MAX_QUESTIONS} questions at a time; you asked {len(questions)}."
+        )
     parsed = []
     for index, raw in enumerate(questions):
         where = f"questions[{index}]"
@@ -199,8 +204,10 @@ def read_answers(
             errors[question.index] = f"Keep the answer under {MAX_ANSWER_TEXT} characters."
         if not chosen and not text and question.index not in errors:
             errors[question.index] = (
-                "Choose an option or write an answer." if question.free_text and question.options
-                else "Write an answer." if question.free_text
+                "Choose an option or write an answer."
+                if question.free_text and question.options
+                else "Write an answer."
+                if question.free_text
                 else "Choose an option."
             )
         answers.append(Answer(question.text, tuple(chosen), text))
@@ -245,7 +252,9 @@ class AskUserTool:
             parse_questions(arguments)
         except ToolError as error:
             return error.result()
-        return ToolError("ask_user needs a person in the chat to answer; none is available here.").result()
+        return ToolError(
+            "ask_user needs a person in the chat to answer; none is available here."
+        ).result()
 
     def preview(self, arguments: dict[str, Any] | str, context: ToolContext) -> CallPreview:
         try:

@@ -53,7 +53,9 @@ def is_hidden_model(model: type[models.Model]) -> bool:
     )
 
 
-def is_hidden_field(model: type[models.Model], field: models.Field | models.ForeignObjectRel) -> bool:
+def is_hidden_field(
+    model: type[models.Model], field: models.Field | models.ForeignObjectRel
+) -> bool:
     if isinstance(field, EncryptedField):
         return True
     if field.name == "password" and issubclass(model, AbstractBaseUser):

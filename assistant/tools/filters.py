@@ -155,7 +155,7 @@ class _Builder:
     def node(self, value: Any, prefix: str) -> Q:
         if not isinstance(value, dict):
             raise ToolError(
-                'A filter is an object such as {"name": {"_eq": "x"}}; got ' f"{value!r}."
+                f'A filter is an object such as {{"name": {{"_eq": "x"}}}}; got {value!r}.'
             )
         conditions = []
         for key, sub in value.items():
@@ -201,7 +201,11 @@ class _Builder:
 
     def bad_operator(self, op: str, prefix: str) -> ToolError:
         valid = ", ".join([*LOOKUPS, *LOGICAL])
-        where = f" on {prefix!r}" if prefix else " (operators go inside a field: {\"name\": {\"_eq\": \"x\"}})"
+        where = (
+            f" on {prefix!r}"
+            if prefix
+            else ' (operators go inside a field: {"name": {"_eq": "x"}})'
+        )
         return ToolError(f"Unknown operator {op!r}{where}. Valid operators: {valid}.")
 
 
@@ -215,7 +219,9 @@ def build_order(model: type[models.Model], sort: list[Any], user: Any) -> list[s
     order = []
     for item in sort:
         if not isinstance(item, str) or not item.strip():
-            raise ToolError(f"Sort entries are field names such as 'name' or '-created_at', not {item!r}.")
+            raise ToolError(
+                f"Sort entries are field names such as 'name' or '-created_at', not {item!r}."
+            )
         text = item.strip()
         descending = text.startswith("-")
         resolved = resolve_path(model, text.lstrip("-+"), user, allow_to_many=False)

@@ -66,7 +66,7 @@ PARAMETERS: dict[str, Any] = {
         "fields": {
             "type": "array",
             "items": {"type": "string"},
-            "description": "read: fields to return (default: all). The primary key is always included.",
+            "description": "read: fields to return (default: all); the key is always included.",
         },
         "filter": {
             "type": "object",
@@ -125,7 +125,9 @@ def _parse(raw: Any, context: ToolContext) -> _Call:
         )
     collection = find_collection(arguments.get("collection"), context.user)
     known = {"action", "collection", *TAKES[action]}
-    extra = sorted(name for name, value in arguments.items() if name not in known and not _blank(value))
+    extra = sorted(
+        name for name, value in arguments.items() if name not in known and not _blank(value)
+    )
     if extra:
         raise ToolError(
             f"{action} does not take {', '.join(map(repr, extra))}; it takes "
@@ -192,7 +194,8 @@ def _columns(call: _Call) -> list[_Column]:
         resolved = resolve_path(model, name, call.user)
         if any(f.many_to_many or f.one_to_many for f in resolved.fields[:-1]):
             raise ToolError(
-                f"{name!r} goes through a to-many relation; read that collection with a filter instead."
+                f"{name!r} goes through a to-many relation; "
+                "read that collection with a filter instead."
             )
         columns.append(_Column(name, resolved.fields))
     return columns
@@ -248,7 +251,8 @@ def _read(call: _Call) -> str:
     items = [_row(obj, columns) for obj in objects]
     if total > offset + len(items):
         notes.append(
-            f"{total - offset - len(items)} more matching items; use offset={offset + len(items)} for the next page."
+            f"{total - offset - len(items)} more matching items; "
+            f"use offset={offset + len(items)} for the next page."
         )
     payload: dict[str, Any] = {
         "collection": call.collection.key,
@@ -257,7 +261,11 @@ def _read(call: _Call) -> str:
         "count": len(items),
         "items": items,
     }
-    if selection.keys is not None and (missing := _not_found(selection.keys, objects)) and not selection.filter:
+    if (
+        selection.keys is not None
+        and (missing := _not_found(selection.keys, objects))
+        and not selection.filter
+    ):
         payload["not_found"] = missing
     if notes:
         payload["note"] = " ".join(notes)
@@ -290,7 +298,8 @@ class _UpdatePlan:
     objects: list[models.Model]
     changes: list[dict[str, Any]]
     not_found: list[Any]
-    selection: _Selection | None
+    selection: _Selection | None = None  # set when keys/filter pick the items
+    shared: dict[str, Any] | None = None  # then: the one change applied to each
 
 
 def _pk_of(values: dict[str, Any], pk_name: str) -> Any:
@@ -300,22 +309,34 @@ def _pk_of(values: dict[str, Any], pk_name: str) -> Any:
 def _plan_update(call: _Call) -> _UpdatePlan:
     data = _data(call)
     pk_name = call.model._meta.pk.name
-    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict) and _pk_of(data[0], pk_name) is None:
+    if (
+        isinstance(data, list)
+        and len(data) == 1
+        and isinstance(data[0], dict)
+        and _pk_of(data[0], pk_name) is None
+    ):
         data = data[0]
     if isinstance(data, list):
         # One change per item, each naming its primary key.
-        if not all(isinstance(values, dict) and _pk_of(values, pk_name) is not None for values in data):
+        if not all(
+            isinstance(values, dict) and _pk_of(values, pk_name) is not None for values in data
+        ):
             raise ToolError(
                 f"When `data` is an array, every object must include the primary key {pk_name!r}; "
                 "otherwise give one object and pick the items with `keys` or `filter`."
             )
         if not _blank(call.arguments.get("keys")) or not _blank(call.arguments.get("filter")):
-            raise ToolError("Give per-item `data` with primary keys, or `keys`/`filter` with one object, not both.")
+            raise ToolError(
+                "Give per-item `data` with primary keys, or `keys`/`filter` with one object, "
+                "not both."
+            )
         by_key: dict[Any, dict[str, Any]] = {}
         for values in data:
             key = writes.convert_keys(call.model, [_pk_of(values, pk_name)])[0]
             changes = {k: v for k, v in values.items() if k not in (pk_name, "pk")}
-            writes.check_field_names(call.collection, changes, f"the object for key {key}", creating=False)
+            writes.check_field_names(
+                call.collection, changes, f"the object for key {key}", creating=False
+            )
             by_key[key] = changes
         if len(by_key) > writes.MAX_WRITE_ITEMS:
             raise ToolError(f"At most {writes.MAX_WRITE_ITEMS} items per call; split the data.")
@@ -326,7 +347,6 @@ def _plan_update(call: _Call) -> _UpdatePlan:
             ordered,
             [by_key[obj.pk] for obj in ordered],
             [key for key in by_key if key not in found],
-            None,
         )
     writes.check_field_names(call.collection, data, "`data`", creating=False)
     if _blank(call.arguments.get("keys")) and _blank(call.arguments.get("filter")):
@@ -338,23 +358,25 @@ def _plan_update(call: _Call) -> _UpdatePlan:
     count = selection.queryset.count()
     if count > writes.MAX_WRITE_ITEMS:
         raise ToolError(
-            f"This would update {count} items; at most {writes.MAX_WRITE_ITEMS} per call. Narrow the filter."
+            f"This would update {count} items; at most {writes.MAX_WRITE_ITEMS} per call. "
+            "Narrow the filter."
         )
     objects = list(selection.queryset)
-    return _UpdatePlan(objects, [data] * len(objects), _not_found(selection.keys, objects), selection)
+    return _UpdatePlan(
+        objects, [data] * len(objects), _not_found(selection.keys, objects), selection, data
+    )
 
 
 def _plan_delete(call: _Call) -> tuple[writes.DeletePlan, list[Any]]:
     keys = optional_list(call.arguments, "keys", comma_separated=True)
     if not keys:
-        raise ToolError(
-            "delete needs `keys` (primary keys); read the items first to find them."
-        )
+        raise ToolError("delete needs `keys` (primary keys); read the items first to find them.")
     keys = writes.convert_keys(call.model, keys)
     objects = list(call.model._default_manager.filter(pk__in=keys))
     if not objects:
         raise ToolError(
-            f"No items in {call.collection.key} with keys {', '.join(map(str, keys))}; nothing was deleted."
+            f"No items in {call.collection.key} with keys {', '.join(map(str, keys))}; "
+            "nothing was deleted."
         )
     return writes.plan_delete(call.collection, objects, call.user), _not_found(keys, objects)
 
@@ -416,7 +438,10 @@ def _keys_text(keys: list[Any]) -> str:
 
 
 def _values_text(values: dict[str, Any]) -> str:
-    text = ", ".join(f"{name} = {json.dumps(value, ensure_ascii=False, default=str)}" for name, value in values.items())
+    text = ", ".join(
+        f"{name} = {json.dumps(value, ensure_ascii=False, default=str)}"
+        for name, value in values.items()
+    )
     return text if len(text) <= 300 else text[:299] + "…"
 
 
@@ -446,24 +471,32 @@ def _preview(call: _Call) -> CallPreview:
     if call.action == "update":
         plan = _plan_update(call)
         keys = [obj.pk for obj in plan.objects]
-        details.update(keys=keys, data=plan.changes[0] if plan.selection else dict(zip(map(str, keys), plan.changes)))
+        per_item = dict(zip(map(str, keys), plan.changes, strict=True))
+        details.update(keys=keys, data=plan.shared if plan.shared is not None else per_item)
         summary = f"Update {_plural(len(keys))} in {label}"
         if plan.selection and plan.selection.filter is not None:
             details["filter"] = plan.selection.filter
-            summary += f" matching {json.dumps(plan.selection.filter, ensure_ascii=False, default=str)}"
+            summary += (
+                f" matching {json.dumps(plan.selection.filter, ensure_ascii=False, default=str)}"
+            )
         if keys:
             summary += f" (keys {_keys_text(keys)})"
-        if plan.selection and plan.changes:
-            summary += f": set {_values_text(plan.changes[0])}"
+        if plan.shared is not None:
+            summary += f": set {_values_text(plan.shared)}"
         if plan.not_found:
             details["not_found"] = plan.not_found
+        if not keys:
+            message = "No items match, so nothing would change."
+            return CallPreview(summary, 0, details, error=message)
         return CallPreview(summary, len(keys), details)
     plan, not_found = _plan_delete(call)
     keys = [obj.pk for obj in plan.objects]
     details.update(keys=keys, also_deletes=plan.also, not_found=not_found)
     summary = f"Delete {_plural(len(keys))} from {label} (keys {_keys_text(keys)})"
     if plan.also:
-        summary += ". Also deletes " + ", ".join(f"{count} {name}" for name, count in plan.also.items())
+        summary += ". Also deletes " + ", ".join(
+            f"{count} {name}" for name, count in plan.also.items()
+        )
     return CallPreview(summary, len(keys), details)
 
 
@@ -495,5 +528,8 @@ class ItemsTool:
             return _preview(_parse(arguments, context))
         except ToolError as error:
             return CallPreview(
-                f"This call cannot run: {error.message}", 0, {"kind": error.kind}, error=error.message
+                f"This call cannot run: {error.message}",
+                0,
+                {"kind": error.kind},
+                error=error.message,
             )

@@ -37,7 +37,9 @@ def _variables(prompt: Any) -> list[dict[str, str]]:
         found = variables(prompt)
     except PlaceholderSyntaxError:
         return []
-    return [{"name": v.name, **({"description": v.description} if v.description else {})} for v in found]
+    return [
+        {"name": v.name, **({"description": v.description} if v.description else {})} for v in found
+    ]
 
 
 def _listing(context: ToolContext) -> str:

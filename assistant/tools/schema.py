@@ -187,7 +187,11 @@ class SchemaTool:
                 except ToolError as error:
                     errors.append(error)
             if not described:
-                raise errors[0] if len(errors) == 1 else ToolError(" ".join(e.message for e in errors))
+                raise (
+                    errors[0]
+                    if len(errors) == 1
+                    else ToolError(" ".join(e.message for e in errors))
+                )
             result: dict[str, Any] = {"collections": described}
             if errors:
                 result["errors"] = [error.message for error in errors]

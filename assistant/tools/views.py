@@ -94,4 +94,6 @@ def tool_settings(request: HttpRequest) -> HttpResponse:
             return redirect(back if back and safe else request.path)
     template = PARTIAL if request.htmx else PAGE
     status = 400 if error else 200
-    return render(request, template, _context(request.user, saved=saved, error=error), status=status)
+    return render(
+        request, template, _context(request.user, saved=saved, error=error), status=status
+    )

@@ -44,10 +44,19 @@ def convert_keys(model: type[models.Model], keys: list[Any]) -> list[Any]:
 
 
 def _check_related_exist(field: models.ManyToManyField, pks: list[Any]) -> None:
-    found = set(field.related_model._default_manager.filter(pk__in=pks).values_list("pk", flat=True))
+    found = set(
+        field.related_model._default_manager.filter(pk__in=pks).values_list("pk", flat=True)
+    )
     missing = [pk for pk in pks if pk not in found]
     if missing:
-        raise ValidationError({field.name: [f"No {field.related_model._meta.verbose_name} with key {', '.join(map(str, missing))}."]})
+        raise ValidationError(
+            {
+                field.name: [
+                    f"No {field.related_model._meta.verbose_name} with key "
+                    f"{', '.join(map(str, missing))}."
+                ]
+            }
+        )
 
 
 def check_field_names(collection: Collection, values: Any, where: str, *, creating: bool) -> None:
@@ -63,7 +72,7 @@ def check_field_names(collection: Collection, values: Any, where: str, *, creati
             raise ToolError(
                 f"{name!r} is the primary key of {collection.key}; it is set automatically."
                 if creating
-                else f"{name!r} is the primary key; select items with `keys` instead of changing it."
+                else f"{name!r} is the primary key; pick items with `keys` instead of changing it."
             )
         if not target.editable:
             raise ToolError(f"{name!r} in {collection.key} is read-only.")
@@ -74,7 +83,9 @@ def _assign(obj: models.Model, values: dict[str, Any]) -> _Assignment:
     for name, value in values.items():
         target = find_field(type(obj), name)
         if target.many_to_many:
-            pks = _convert_pks(target.related_model, value if value is not None else [], f"{name!r}")
+            pks = _convert_pks(
+                target.related_model, value if value is not None else [], f"{name!r}"
+            )
             _check_related_exist(target, pks)
             assignment.m2m.append((target, pks))
         else:
@@ -145,8 +156,10 @@ def create(collection: Collection, items: list[dict[str, Any]]) -> list[models.M
     return _save_all([(collection.model(), values) for values in items], "created")
 
 
-def update(collection: Collection, objects: list[models.Model], changes: list[dict[str, Any]]) -> list[models.Model]:
-    return _save_all(list(zip(objects, changes)), "updated")
+def update(
+    collection: Collection, objects: list[models.Model], changes: list[dict[str, Any]]
+) -> list[models.Model]:
+    return _save_all(list(zip(objects, changes, strict=True)), "updated")
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,9 @@ def plan_delete(collection: Collection, objects: list[models.Model], user: Any) 
         if model is collection.model or model._meta.auto_created:
             continue
         opts = model._meta
-        if admin.site.is_registered(model) and not user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"):
+        if admin.site.is_registered(model) and not user.has_perm(
+            f"{opts.app_label}.delete_{opts.model_name}"
+        ):
             raise PermissionDeniedError(
                 f"deleting these items would also delete {len(instances)} "
                 f"{opts.verbose_name_plural}, which you may not delete."

@@ -99,3 +99,42 @@ def test_non_admin_gets_403(page, app_user):
     log_in(page, "app-user")
     response = page.goto("/settings/ai/")
     assert response.status == 403
+
+
+def test_test_connection_lists_models_and_adds_one_in_a_click(page, superuser, settings, fake_openai):
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    fake_openai.models = ["gpt-5", "gpt-4.1", "o9-experimental"]
+    log_in(page, "root")
+    page.goto("/settings/ai/")
+    page.get_by_label("OpenAI API Key", exact=True).fill(OPENAI_KEY)
+    page.get_by_role("button", name="Test connection to OpenAI").click()
+    result = page.locator("#test-result-openai")
+    result.get_by_text("Connected: 3 models available.").wait_for()
+    assert page.url.endswith("/settings/ai/")  # htmx, no navigation
+    result.get_by_text("Show the models").click()
+    result.locator('[data-allow-model="o9-experimental"]').click()
+    assert page.locator('#allowed-openai input[value="o9-experimental"]').is_checked()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Settings saved.").wait_for()
+    assert "o9-experimental" in AISettings.load().openai_allowed_models
+    assert fake_openai.api_key_of(fake_openai.requests[-1]) == OPENAI_KEY
+
+
+def test_compatible_provider_test_connection_adds_a_model_row(page, superuser, fake_openai):
+    fake_openai.models = ["llama3.3", "qwen3:8b"]
+    log_in(page, "root")
+    page.goto("/settings/ai/")
+    page.get_by_role("button", name="LM Studio").click()
+    provider = page.locator("#providers-0")
+    provider.get_by_label("Base URL").fill(fake_openai.base_url)
+    provider.get_by_role("button", name="Test connection to LM Studio").click()
+    provider.get_by_text("Connected: 2 models available.").wait_for()
+    provider.get_by_text("Show the models").click()
+    provider.locator('button[value="add_model:0:qwen3:8b"]').click()
+    page.locator("#id_providers-0-models-1-model_id").wait_for()
+    assert page.locator("#id_providers-0-models-1-model_id").input_value() == "qwen3:8b"
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Settings saved.").wait_for()
+    saved = CompatibleProvider.objects.get()
+    assert saved.name == "LM Studio"
+    assert [m.model_id for m in saved.models.all()] == ["qwen3:8b"]

@@ -146,5 +146,7 @@ async def run(page: SettingsPage, target: str) -> ConnectionResult:
     except ProviderFailure as failure:
         return replace(result, error=redact(failure.error.message, connection))
     except TimeoutError:
-        return replace(result, error=f"The provider did not answer within {TIMEOUT_SECONDS} seconds.")
+        return replace(
+            result, error=f"The provider did not answer within {TIMEOUT_SECONDS} seconds."
+        )
     return replace(result, ok=True, models=tuple(model_ids))

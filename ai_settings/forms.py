@@ -160,7 +160,9 @@ def model_choices(kind: str, extra_ids: Iterable[str]) -> list[tuple[str, str]]:
     known = catalog.catalog_for(kind)
     choices = [(m.model_id, m.display_name) for m in known]
     known_ids = {m.model_id for m in known}
-    choices += [(model_id, model_id) for model_id in _unique(extra_ids) if model_id not in known_ids]
+    choices += [
+        (model_id, model_id) for model_id in _unique(extra_ids) if model_id not in known_ids
+    ]
     return choices
 
 
@@ -212,10 +214,14 @@ class AISettingsForm(forms.Form):
         }
         initial.update(kwargs.pop("initial", {}))
         super().__init__(data, initial=initial, **kwargs)
-        self.fields["daily_token_budget"].help_text = "Blank means no budget. Groups can override it."
+        self.fields[
+            "daily_token_budget"
+        ].help_text = "Blank means no budget. Groups can override it."
         for kind in BUILTIN_KINDS:
             stored = list(getattr(row, f"{kind}_allowed_models") or [])
-            posted = data.getlist(self.add_prefix(f"{kind}_allowed_models")) if data is not None else []
+            posted = (
+                data.getlist(self.add_prefix(f"{kind}_allowed_models")) if data is not None else []
+            )
             self.initial[f"{kind}_allowed_models"] = stored
             self.fields[f"{kind}_api_key"] = secret_field(KEY_LABELS[kind])
             self.fields[f"{kind}_api_key_remove"] = forms.BooleanField(

@@ -233,9 +233,7 @@ class SettingsPage:
         self.disabled = disabled
         self.settings_form = AISettingsForm(data, row=row, initial=initial or {})
         by_pk = {p.pk: p for p in providers}
-        provider_initial = [
-            {"id": p.pk, "name": p.name, "base_url": p.base_url} for p in providers
-        ]
+        provider_initial = [{"id": p.pk, "name": p.name, "base_url": p.base_url} for p in providers]
         self.provider_formset = ProviderFormSet(
             data, prefix=PROVIDERS_PREFIX, initial=None if data is not None else provider_initial
         )

@@ -22,9 +22,7 @@ def secret_fields() -> list[tuple[type[models.Model], tuple[str, ...]]]:
     and custom headers, and any added later)."""
     found = []
     for model in apps.get_models():
-        names = tuple(
-            f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedField)
-        )
+        names = tuple(f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedField))
         if names:
             found.append((model, names))
     return found

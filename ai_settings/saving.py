@@ -84,7 +84,9 @@ def _save_settings_row(row: AISettings, page: SettingsPage) -> list[dict[str, st
 
     for name in ("custom_system_prompt", "mcp_system_prompt"):
         if getattr(row, name) != cleaned[name]:
-            changes.append(audit.entry(label(name), audit.text_change(getattr(row, name), cleaned[name])))
+            changes.append(
+                audit.entry(label(name), audit.text_change(getattr(row, name), cleaned[name]))
+            )
             setattr(row, name, cleaned[name])
             fields.append(name)
     for name in ("mcp_enabled", "mcp_allow_deletes", "mcp_system_prompt_enabled"):
@@ -94,7 +96,9 @@ def _save_settings_row(row: AISettings, page: SettingsPage) -> list[dict[str, st
             fields.append(name)
     for name in ("rate_limit_per_minute", "daily_token_budget"):
         if getattr(row, name) != cleaned[name]:
-            changes.append(audit.entry(label(name), audit.number_change(getattr(row, name), cleaned[name])))
+            changes.append(
+                audit.entry(label(name), audit.number_change(getattr(row, name), cleaned[name]))
+            )
             setattr(row, name, cleaned[name])
             fields.append(name)
     collection = cleaned["prompts_collection"]
@@ -126,7 +130,9 @@ def _save_providers(page: SettingsPage, stored: dict[int, CompatibleProvider]) -
     # Free the names of renamed providers first, so two providers can swap names.
     for block, provider in targets:
         if provider is not None and provider.name != block.form.cleaned_data["name"]:
-            CompatibleProvider.objects.filter(pk=provider.pk).update(name=f"~renaming~{provider.pk}")
+            CompatibleProvider.objects.filter(pk=provider.pk).update(
+                name=f"~renaming~{provider.pk}"
+            )
 
     for position, (block, provider) in enumerate(targets):
         changes += _save_provider(block, provider, position)
@@ -235,7 +241,11 @@ def _save_models(block: ProviderBlock, provider: CompatibleProvider, is_new: boo
         for form in block.models.forms
         if not block.models._should_delete_form(form) and form.cleaned_data.get("model_id")
     ]
-    old = [] if is_new else [{name: getattr(m, name) for name in _MODEL_FIELDS} for m in provider.models.all()]
+    old = (
+        []
+        if is_new
+        else [{name: getattr(m, name) for name in _MODEL_FIELDS} for m in provider.models.all()]
+    )
     if rows == old:
         return ""
     # Replace the rows wholesale: model IDs may be swapped between rows in one save.
@@ -249,7 +259,9 @@ def _save_models(block: ProviderBlock, provider: CompatibleProvider, is_new: boo
     parts = []
     added = [i for i in new_ids if i not in old_by_id]
     removed = [i for i in old_by_id if i not in new_ids]
-    changed = [r["model_id"] for r in rows if r["model_id"] in old_by_id and old_by_id[r["model_id"]] != r]
+    changed = [
+        r["model_id"] for r in rows if r["model_id"] in old_by_id and old_by_id[r["model_id"]] != r
+    ]
     if added:
         parts.append("added " + ", ".join(added))
     if changed:

@@ -100,7 +100,7 @@ class _FormParser(HTMLParser):
             name, parts, disabled = self.textarea
             text = "".join(parts)
             if not disabled:
-                self.pairs.append((name, text[1:] if text.startswith("\n") else text))
+                self.pairs.append((name, text.removeprefix("\n")))
             self.textarea = None
         elif tag == "option" and self.option and self.select:
             value, parts, selected = self.option

@@ -48,7 +48,9 @@ def secrets_under_old_key(settings):
     return row, provider
 
 
-def test_values_written_under_the_old_key_still_read_with_new_first(settings, secrets_under_old_key):
+def test_values_written_under_the_old_key_still_read_with_new_first(
+    settings, secrets_under_old_key
+):
     row, provider = secrets_under_old_key
     settings.FERNET_KEYS = [NEW, OLD]
     row.refresh_from_db()

@@ -29,7 +29,7 @@ HEADER_SECRET = "Bearer hdr-Aa1Ss2Dd3Ff4Gg5Hh6"
 def assert_secret_absent(html: str, secret: str) -> None:
     """Not the secret, nor any 8 characters of it (the last four alone may be shown)."""
     for start in range(len(secret) - 7):
-        assert secret[start : start + 8] not in html, f"{secret[start:start + 8]!r} leaked"
+        assert secret[start : start + 8] not in html, f"{secret[start : start + 8]!r} leaked"
 
 
 @pytest.fixture(autouse=True)
@@ -237,7 +237,12 @@ def test_allowed_models_are_saved_with_custom_ids_from_the_text_list(admin_clien
     form.remove("anthropic_allowed_models")
     save(admin_client, form)
     row = AISettings.load()
-    assert row.openai_allowed_models == ["gpt-4.1-mini", "gpt-6-preview", "o9-mini", "ft:gpt-4.1:acme"]
+    assert row.openai_allowed_models == [
+        "gpt-4.1-mini",
+        "gpt-6-preview",
+        "o9-mini",
+        "ft:gpt-4.1:acme",
+    ]
     assert row.anthropic_allowed_models == []
     # Custom IDs come back as checked choices.
     form = open_form(admin_client)
@@ -406,7 +411,11 @@ def test_htmx_adds_a_provider_block_in_place_with_the_new_row_count(admin_client
 def test_htmx_adds_a_model_row_and_a_header_row(admin_client):
     response = admin_client.get(
         "/settings/ai/rows/model/",
-        {"prefix": "providers-0-models", "providers-0-models-TOTAL_FORMS": "1", "model_id": "qwen3:8b"},
+        {
+            "prefix": "providers-0-models",
+            "providers-0-models-TOTAL_FORMS": "1",
+            "model_id": "qwen3:8b",
+        },
     )
     assert response.status_code == 200
     assert 'name="providers-0-models-1-model_id"' in response.text
@@ -457,7 +466,9 @@ def test_generate_new_collection_creates_example_prompts_and_selects_it(admin_cl
     assert form_data(response.text).get("prompts_collection") == str(collection.pk)
     assert AISettings.load().prompts_collection is None  # chosen, not yet saved
 
-    response = admin_client.post("/settings/ai/generate-collection/", headers={"HX-Request": "true"})
+    response = admin_client.post(
+        "/settings/ai/generate-collection/", headers={"HX-Request": "true"}
+    )
     assert response.status_code == 200
     second = PromptCollection.objects.exclude(pk=collection.pk).get()
     assert f'<option value="{second.pk}" selected>' in response.text
@@ -566,7 +577,9 @@ def test_with_ai_disabled_every_input_is_disabled_and_posts_are_refused(admin_cl
     html = admin_client.get(URL).text
     assert "disabled by the environment" in html
     assert '<fieldset class="settings-body" disabled>' in html
-    assert form_data(html).pairs == [("csrfmiddlewaretoken", form_data(html).get("csrfmiddlewaretoken"))]
+    assert form_data(html).pairs == [
+        ("csrfmiddlewaretoken", form_data(html).get("csrfmiddlewaretoken"))
+    ]
 
     live.set("rate_limit_per_minute", "99")
     live.set("openai_api_key", OPENAI_KEY)

@@ -83,7 +83,9 @@ def test_provider_error_is_shown_with_the_key_redacted(admin_client, builtin):
     assert TYPED_KEY[4:-4] not in response.text
 
 
-def test_listed_models_offer_one_click_add_unless_already_allowed(admin_client, settings, fake_openai):
+def test_listed_models_offer_one_click_add_unless_already_allowed(
+    admin_client, settings, fake_openai
+):
     settings.OPENAI_BASE_URL = fake_openai.base_url
     fake_openai.models = ["gpt-5", "gpt-4.1"]
     form = open_form(admin_client)
@@ -134,7 +136,9 @@ def test_unsaved_compatible_provider_is_tested_with_its_headers(admin_client, fa
     assert not CompatibleProvider.objects.exists()
 
 
-def test_stored_compatible_provider_uses_its_stored_key_and_header_values(admin_client, fake_openai):
+def test_stored_compatible_provider_uses_its_stored_key_and_header_values(
+    admin_client, fake_openai
+):
     CompatibleProvider.objects.create(
         name="Gateway",
         base_url=fake_openai.base_url,
@@ -143,7 +147,9 @@ def test_stored_compatible_provider_uses_its_stored_key_and_header_values(admin_
     )
     fake_openai.models_error = HttpError(403, "Key {key} may not list models.")
 
-    html = unescape(press_test_connection(admin_client, open_form(admin_client), "providers-0").text)
+    html = unescape(
+        press_test_connection(admin_client, open_form(admin_client), "providers-0").text
+    )
 
     request = fake_openai.requests[-1]
     assert fake_openai.api_key_of(request) == STORED_KEY

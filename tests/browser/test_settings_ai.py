@@ -19,7 +19,7 @@ HEADER_VALUE = "team-secret-Br0wserMm5Nn6"
 
 def assert_secret_absent(html: str, secret: str) -> None:
     for start in range(len(secret) - 7):
-        assert secret[start : start + 8] not in html, f"{secret[start:start + 8]!r} leaked"
+        assert secret[start : start + 8] not in html, f"{secret[start : start + 8]!r} leaked"
 
 
 def test_admin_sets_keys_models_and_a_compatible_provider_then_sees_them_masked(page, superuser):
@@ -90,7 +90,9 @@ def test_start_from_default_copies_the_default_prompt(page, superuser):
     page.get_by_text("View Default System Prompt").click()
     page.get_by_role("button", name="Start from default").click()
     field = page.get_by_role("textbox", name="Custom System Prompt")
-    assert field.input_value().strip() == page.locator("#default-system-prompt").inner_text().strip()
+    assert (
+        field.input_value().strip() == page.locator("#default-system-prompt").inner_text().strip()
+    )
     assert page.url.endswith("/settings/ai/")
     assert AISettings.load().custom_system_prompt == ""
 
@@ -101,7 +103,9 @@ def test_non_admin_gets_403(page, app_user):
     assert response.status == 403
 
 
-def test_test_connection_lists_models_and_adds_one_in_a_click(page, superuser, settings, fake_openai):
+def test_test_connection_lists_models_and_adds_one_in_a_click(
+    page, superuser, settings, fake_openai
+):
     settings.OPENAI_BASE_URL = fake_openai.base_url
     fake_openai.models = ["gpt-5", "gpt-4.1", "o9-experimental"]
     log_in(page, "root")

@@ -27,4 +27,6 @@ class Command(BaseCommand):
                 )
             )
         else:
-            self.stdout.write(self.style.SUCCESS("Done: the old keys can be removed from FERNET_KEYS."))
+            self.stdout.write(
+                self.style.SUCCESS("Done: the old keys can be removed from FERNET_KEYS.")
+            )

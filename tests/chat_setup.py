@@ -19,9 +19,11 @@ LOCAL = "Local LLM"
 LOCAL_MODEL = "local-model"
 
 
-def configure(settings: Any, *, fakes: dict[str, Any] | None = None, **fields: Any) -> CurrentSettings:
-    """AI settings with the built-in providers' base URLs pointing at the given fakes
-    ({"openai": fake_openai, …}) and their keys set."""
+def configure(
+    *, settings: Any = None, fakes: dict[str, Any] | None = None, **fields: Any
+) -> CurrentSettings:
+    """AI settings with `fields` set, and the built-in providers' base URLs pointing at the
+    given fakes ({"openai": fake_openai, …}, needs pytest-django's `settings`) with keys."""
     fakes = fakes or {}
     row = AISettings.load()
     if "openai" in fakes:

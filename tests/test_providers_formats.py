@@ -404,3 +404,53 @@ async def test_google_invalid_provider_option_is_a_bad_request_error(google):
     assert len(events) == 1 and events[0].kind == "bad_request"
     assert "no_such_setting" in events[0].message
     assert not google.generation_requests
+
+
+# -- history written by another provider ------------------------------------------------------
+
+FOREIGN_CALL = ChatMessage(
+    role="assistant",
+    text="Looking it up.",
+    tool_calls=(
+        ToolCall("call_x", "search_records", {"query": "x"}, provider_data={"other": "data"}),
+    ),
+)
+FOREIGN_HISTORY = (
+    ChatMessage(role="user", text="Find x."),
+    FOREIGN_CALL,
+    ChatMessage(role="tool", tool_call_id="call_x", tool_name="search_records", text="[]"),
+)
+
+
+async def test_anthropic_replays_tool_calls_of_another_provider_as_plain_blocks(anthropic):
+    anthropic.fake.script(Reply(text="Nothing found."))
+
+    await anthropic.run(anthropic.request(*FOREIGN_HISTORY, tools=(SEARCH,)))
+
+    assert anthropic.body["messages"][1]["content"] == [
+        {"type": "text", "text": "Looking it up."},
+        {"type": "tool_use", "id": "call_x", "name": "search_records", "input": {"query": "x"}},
+    ]
+
+
+async def test_google_marks_tool_calls_of_another_provider_with_the_skip_signature(google):
+    google.fake.script(Reply(text="Nothing found."))
+
+    await google.run(google.request(*FOREIGN_HISTORY, tools=(SEARCH,)))
+
+    model_parts = google.body["contents"][1]["parts"]
+    assert model_parts[0] == {"text": "Looking it up."}
+    assert model_parts[1]["thoughtSignature"] == "skip_thought_signature_validator"
+    assert model_parts[1]["functionCall"]["name"] == "search_records"
+    response = google.body["contents"][2]["parts"][0]["functionResponse"]
+    assert response == {"name": "search_records", "response": {"result": "[]"}}
+
+
+async def test_openai_replays_tool_calls_of_another_provider_without_reasoning(openai):
+    openai.fake.script(Reply(text="Nothing found."))
+
+    await openai.run(openai.request(*FOREIGN_HISTORY, tools=(SEARCH,)))
+
+    assert [item["type"] for item in openai.body["input"]] == [
+        "message", "message", "function_call", "function_call_output"
+    ]  # fmt: skip

@@ -1,9 +1,11 @@
 """Anthropic through the official `anthropic` SDK: Messages API streaming, tool use, thinking.
 
-Thinking blocks (text + signature, or redacted data) are attached to the turn's first tool
-call (`provider_data["anthropic_thinking"]`): with extended thinking on, Anthropic requires
-them back, unchanged, at the start of the assistant message that holds the tool calls.
-Extended thinking is turned on by the `thinking` provider option
+With extended thinking on, Anthropic requires the assistant turn that called tools to be
+sent back with its thinking blocks unchanged and in their original order. So tool calls are
+emitted when the message ends, and the first one carries the turn's whole content, in order
+(`provider_data["anthropic_content"]`: thinking with signatures, redacted thinking, text,
+tool_use), which is replayed verbatim in the next request of the tool loop. Extended
+thinking is turned on by the `thinking` provider option
 (`{"type": "enabled", "budget_tokens": 4000}`).
 """
 
@@ -47,7 +49,7 @@ from assistant.providers.openai import parse_arguments
 from assistant.providers.options import provider_options
 
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
-THINKING_KEY = "anthropic_thinking"
+CONTENT_KEY = "anthropic_content"
 _STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -90,9 +92,10 @@ def _user_blocks(message: ChatMessage) -> list[dict[str, Any]]:
 
 
 def _assistant_blocks(message: ChatMessage) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
     for call in message.tool_calls[:1]:
-        blocks.extend(call.provider_data.get(THINKING_KEY, ()))
+        if call.provider_data.get(CONTENT_KEY):
+            return list(call.provider_data[CONTENT_KEY])
+    blocks: list[dict[str, Any]] = []
     if message.text:
         blocks.append({"type": "text", "text": message.text})
     for call in message.tool_calls:
@@ -216,87 +219,14 @@ class AnthropicAdapter:
             "max_tokens": body.pop("max_tokens"),
             "stream": True,
         }
-        blocks: dict[int, dict[str, Any]] = {}
-        thinking: list[dict[str, Any]] = []
-        calls_made = 0
-        input_tokens = output_tokens = reasoning_tokens = 0
-        stop_reason: str | None = None
+        turn = _Turn()
         try:
             stream = await self.client.messages.create(**params, extra_body=body)
             async with stream:
                 async for event in stream:
-                    kind = event.type
-                    if kind == "message_start":
-                        usage = event.message.usage
-                        input_tokens = (
-                            usage.input_tokens
-                            + (usage.cache_creation_input_tokens or 0)
-                            + (usage.cache_read_input_tokens or 0)
-                        )
-                        output_tokens = usage.output_tokens
-                    elif kind == "content_block_start":
-                        block = event.content_block
-                        if block.type == "tool_use":
-                            blocks[event.index] = {
-                                "type": "tool_use",
-                                "id": block.id,
-                                "name": block.name,
-                                "json": "",
-                            }
-                        elif block.type == "thinking":
-                            blocks[event.index] = {"type": "thinking", "thinking": "", "signature": ""}
-                            if block.thinking:
-                                blocks[event.index]["thinking"] = block.thinking
-                                yield ReasoningDelta(block.thinking)
-                        elif block.type == "redacted_thinking":
-                            blocks[event.index] = {"type": "redacted_thinking", "data": block.data}
-                        elif block.type == "text" and block.text:
-                            yield TextDelta(block.text)
-                    elif kind == "content_block_delta":
-                        delta = event.delta
-                        current = blocks.get(event.index)
-                        if delta.type == "text_delta":
-                            yield TextDelta(delta.text)
-                        elif delta.type == "thinking_delta":
-                            if current is not None:
-                                current["thinking"] += delta.thinking
-                            yield ReasoningDelta(delta.thinking)
-                        elif delta.type == "signature_delta" and current is not None:
-                            current["signature"] += delta.signature
-                        elif delta.type == "input_json_delta" and current is not None:
-                            current["json"] += delta.partial_json
-                    elif kind == "content_block_stop":
-                        current = blocks.pop(event.index, None)
-                        if current is None:
-                            continue
-                        if current["type"] == "tool_use":
-                            data = {THINKING_KEY: thinking} if not calls_made and thinking else {}
-                            calls_made += 1
-                            yield ToolCall(
-                                id=current["id"],
-                                name=current["name"],
-                                arguments=parse_arguments(current["json"]),
-                                provider_data=data,
-                            )
-                        else:
-                            thinking.append(current)
-                    elif kind == "message_delta":
-                        stop_reason = event.delta.stop_reason or stop_reason
-                        usage = event.usage
-                        output_tokens = usage.output_tokens or output_tokens
-                        if usage.input_tokens:
-                            input_tokens = max(
-                                input_tokens,
-                                usage.input_tokens
-                                + (usage.cache_creation_input_tokens or 0)
-                                + (usage.cache_read_input_tokens or 0),
-                            )
-                        details = getattr(usage, "output_tokens_details", None)
-                        if details is not None:
-                            reasoning_tokens = details.thinking_tokens or 0
-                    elif kind == "message_stop":
-                        yield Usage(input_tokens, output_tokens, reasoning_tokens)
-                        yield Finish(_STOP_REASONS.get(stop_reason or "", stop_reason or "stop"))
+                    for normalized in turn.feed(event):
+                        yield normalized
+                    if turn.ended:
                         return
         except (anthropic.AnthropicError, httpx2.TransportError) as exc:
             yield map_error(exc, self.connection)
@@ -304,3 +234,100 @@ class AnthropicAdapter:
         yield provider_error(
             "connection", self.connection.label, "the stream ended before the answer did"
         )
+
+
+def _input_tokens(usage: Any) -> int:
+    return (
+        (usage.input_tokens or 0)
+        + (usage.cache_creation_input_tokens or 0)
+        + (usage.cache_read_input_tokens or 0)
+    )
+
+
+class _Turn:
+    """Messages stream events → normalized events, for one streamed message."""
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.blocks: dict[int, dict[str, Any]] = {}  # index -> block being streamed
+        self.content: list[dict[str, Any]] = []  # finished blocks, in order
+        self.input_tokens = self.output_tokens = self.reasoning_tokens = 0
+        self.stop_reason: str | None = None
+
+    def feed(self, event: Any) -> list[Event]:
+        kind = event.type
+        if kind == "message_start":
+            usage = event.message.usage
+            self.input_tokens = _input_tokens(usage)
+            self.output_tokens = usage.output_tokens or 0
+        elif kind == "content_block_start":
+            return self._start(event.index, event.content_block)
+        elif kind == "content_block_delta":
+            return self._delta(self.blocks.get(event.index), event.delta)
+        elif kind == "content_block_stop":
+            block = self.blocks.pop(event.index, None)
+            if block is not None:
+                if block["type"] == "tool_use":
+                    block["input"] = parse_arguments(block.pop("json"))
+                self.content.append(block)
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            usage = event.usage
+            self.output_tokens = usage.output_tokens or self.output_tokens
+            if usage.input_tokens:
+                self.input_tokens = max(self.input_tokens, _input_tokens(usage))
+            details = getattr(usage, "output_tokens_details", None)
+            if details is not None:
+                self.reasoning_tokens = details.thinking_tokens or 0
+        elif kind == "message_stop":
+            self.ended = True
+            reason = self.stop_reason or "end_turn"
+            return [
+                *self._tool_calls(),
+                Usage(self.input_tokens, self.output_tokens, self.reasoning_tokens),
+                Finish(_STOP_REASONS.get(reason, reason)),
+            ]
+        return []
+
+    def _start(self, index: int, block: Any) -> list[Event]:
+        if block.type == "tool_use":
+            self.blocks[index] = {"type": "tool_use", "id": block.id, "name": block.name, "json": ""}
+        elif block.type == "thinking":
+            self.blocks[index] = {"type": "thinking", "thinking": block.thinking or "", "signature": ""}
+            return [ReasoningDelta(block.thinking)] if block.thinking else []
+        elif block.type == "redacted_thinking":
+            self.blocks[index] = {"type": "redacted_thinking", "data": block.data}
+        elif block.type == "text":
+            self.blocks[index] = {"type": "text", "text": block.text or ""}
+            return [TextDelta(block.text)] if block.text else []
+        return []
+
+    def _delta(self, block: dict[str, Any] | None, delta: Any) -> list[Event]:
+        if delta.type == "text_delta":
+            if block is not None:
+                block["text"] += delta.text
+            return [TextDelta(delta.text)]
+        if delta.type == "thinking_delta":
+            if block is not None:
+                block["thinking"] += delta.thinking
+            return [ReasoningDelta(delta.thinking)]
+        if block is None:
+            return []
+        if delta.type == "signature_delta":
+            block["signature"] += delta.signature
+        elif delta.type == "input_json_delta":
+            block["json"] += delta.partial_json
+        return []
+
+    def _tool_calls(self) -> list[Event]:
+        calls = [block for block in self.content if block["type"] == "tool_use"]
+        replay = [block for block in self.content if block["type"] != "text" or block["text"]]
+        return [
+            ToolCall(
+                id=block["id"],
+                name=block["name"],
+                arguments=block["input"],
+                provider_data={CONTENT_KEY: replay} if position == 0 else {},
+            )
+            for position, block in enumerate(calls)
+        ]

@@ -66,6 +66,7 @@ _FINISH = {
     "IMAGE_SAFETY": "content_filter",
 }
 _RETRY_STATUSES = [408, 500, 502, 503, 504]
+_UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
 _RETRY_DELAY = re.compile(r"^\s*([0-9.]+)s\s*$")
 
 
@@ -96,7 +97,8 @@ def _model_parts(message: ChatMessage) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     if message.text:
         parts.append({"text": message.text})
-    for call in message.tool_calls:
+    signed = any(call.provider_data.get(SIGNATURE_KEY) for call in message.tool_calls)
+    for position, call in enumerate(message.tool_calls):
         function_call: dict[str, Any] = {"name": call.name, "args": call.arguments}
         if call.provider_data.get(ID_KEY):
             function_call["id"] = call.provider_data[ID_KEY]
@@ -104,6 +106,10 @@ def _model_parts(message: ChatMessage) -> list[dict[str, Any]]:
         signature = call.provider_data.get(SIGNATURE_KEY)
         if signature:
             part["thought_signature"] = base64.b64decode(signature)
+        elif position == 0 and not signed:
+            # Calls Gemini did not make (another model earlier in the conversation) carry
+            # Google's documented placeholder, so Gemini 3 accepts them.
+            part["thought_signature"] = _UNSIGNED
         parts.append(part)
     return parts
 
@@ -289,7 +295,7 @@ class GoogleAdapter:
             )
             async for chunk in stream:
                 meta = chunk.usage_metadata
-                if meta is not None and (meta.candidates_token_count or meta.thoughts_token_count):
+                if meta is not None:  # cumulative; the last one counts
                     thoughts = meta.thoughts_token_count or 0
                     usage = Usage(
                         input_tokens=meta.prompt_token_count or 0,

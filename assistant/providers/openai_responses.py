@@ -153,67 +153,21 @@ class ResponsesAdapter:
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         body = self.build_params(request)
         params = {"model": body.pop("model"), "input": body.pop("input"), "stream": True}
-        label = self.connection.label
-        reasoning_items: list[dict[str, Any]] = []
-        calls_made = 0
+        turn = _Turn(self)
         try:
             stream = await self.client.responses.create(**params, extra_body=body)
             async with stream:
                 async for event in stream:
-                    kind = event.type
-                    if kind in ("response.output_text.delta", "response.refusal.delta"):
-                        yield TextDelta(event.delta)
-                    elif kind in (
-                        "response.reasoning_summary_text.delta",
-                        "response.reasoning_text.delta",
-                    ):
-                        yield ReasoningDelta(event.delta)
-                    elif kind == "response.reasoning_summary_part.added":
-                        if event.summary_index > 0:
-                            yield ReasoningDelta("\n\n")
-                    elif kind == "response.output_item.done":
-                        item = event.item
-                        if item.type == "reasoning":
-                            reasoning_items.append(
-                                item.model_dump(mode="json", exclude_none=True, exclude={"status"})
-                            )
-                        elif item.type == "function_call":
-                            data = {REASONING_KEY: reasoning_items} if not calls_made else {}
-                            calls_made += 1
-                            yield ToolCall(
-                                id=item.call_id,
-                                name=item.name,
-                                arguments=parse_arguments(item.arguments),
-                                provider_data=data,
-                            )
-                    elif kind in ("response.completed", "response.incomplete"):
-                        response = event.response
-                        if response.usage is not None:
-                            details = response.usage.output_tokens_details
-                            yield Usage(
-                                input_tokens=response.usage.input_tokens,
-                                output_tokens=response.usage.output_tokens,
-                                reasoning_tokens=details.reasoning_tokens if details else 0,
-                            )
-                        reason = "tool_calls" if calls_made else "stop"
-                        if kind == "response.incomplete" and response.incomplete_details:
-                            detail = response.incomplete_details.reason or ""
-                            reason = _INCOMPLETE.get(detail, detail or "length")
-                        yield Finish(reason)
-                        return
-                    elif kind == "response.failed":
-                        error = event.response.error
-                        code = error.code if error else None
-                        message = error.message if error else "the response failed"
-                        yield self._stream_failure(code, message)
-                        return
-                    elif kind == "error":
-                        yield self._stream_failure(event.code, event.message)
+                    for normalized in turn.feed(event):
+                        yield normalized
+                    if turn.ended:
                         return
         except openai.OpenAIError as exc:
             yield map_error(exc, self.connection)
             return
-        yield provider_error("connection", label, "the stream ended before the answer did")
+        yield provider_error(
+            "connection", self.connection.label, "the stream ended before the answer did"
+        )
 
     def _stream_failure(self, code: str | None, message: str) -> ProviderError:
         return provider_error(
@@ -222,3 +176,99 @@ class ResponsesAdapter:
             message,
             secrets=(self.connection.api_key,),
         )
+
+
+class _Turn:
+    """Responses stream events → normalized events, for one streamed response.
+
+    Function calls are emitted when their item is done (or, for a stream that skips the
+    item events, from the final response), each exactly once.
+    """
+
+    def __init__(self, adapter: ResponsesAdapter) -> None:
+        self.adapter = adapter
+        self.ended = False
+        self.saw_text = False
+        self.reasoning_items: list[dict[str, Any]] = []
+        self.pending: dict[str, dict[str, str]] = {}  # item id -> call_id, name, arguments
+        self.emitted: set[str] = set()  # call ids
+
+    def _call(self, call_id: str, name: str, arguments: str) -> list[Event]:
+        if call_id in self.emitted:
+            return []
+        first = not self.emitted
+        self.emitted.add(call_id)
+        data = {REASONING_KEY: list(self.reasoning_items)} if first and self.reasoning_items else {}
+        return [ToolCall(call_id, name, parse_arguments(arguments), provider_data=data)]
+
+    def _reasoning_item(self, item: Any) -> None:
+        dumped = item.model_dump(mode="json", exclude_none=True, exclude={"status"})
+        if dumped not in self.reasoning_items:
+            self.reasoning_items.append(dumped)
+
+    def feed(self, event: Any) -> list[Event]:
+        kind = event.type
+        if kind in ("response.output_text.delta", "response.refusal.delta"):
+            self.saw_text = True
+            return [TextDelta(event.delta)]
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return [ReasoningDelta(event.delta)]
+        if kind == "response.reasoning_summary_part.added" and event.summary_index > 0:
+            return [ReasoningDelta("\n\n")]
+        if kind == "response.output_item.added" and event.item.type == "function_call":
+            item = event.item
+            self.pending[item.id or item.call_id] = {
+                "call_id": item.call_id,
+                "name": item.name,
+                "arguments": item.arguments or "",
+            }
+        elif kind == "response.function_call_arguments.delta":
+            if event.item_id in self.pending:
+                self.pending[event.item_id]["arguments"] += event.delta
+        elif kind == "response.output_item.done":
+            item = event.item
+            if item.type == "reasoning":
+                self._reasoning_item(item)
+            elif item.type == "function_call":
+                self.pending.pop(item.id or item.call_id, None)
+                return self._call(item.call_id, item.name, item.arguments)
+        elif kind in ("response.completed", "response.incomplete"):
+            return self._finish(event.response, incomplete=kind == "response.incomplete")
+        elif kind == "response.failed":
+            self.ended = True
+            error = event.response.error
+            code = error.code if error else None
+            return [self.adapter._stream_failure(code, error.message if error else "failed")]
+        elif kind == "error":
+            self.ended = True
+            return [self.adapter._stream_failure(event.code, event.message)]
+        return []
+
+    def _finish(self, response: Any, *, incomplete: bool) -> list[Event]:
+        self.ended = True
+        events: list[Event] = []
+        if not self.saw_text and response.output_text:
+            events.append(TextDelta(response.output_text))
+        for item in response.output or ():
+            if item.type == "reasoning":
+                self._reasoning_item(item)
+        for call in self.pending.values():
+            events.extend(self._call(call["call_id"], call["name"], call["arguments"]))
+        for item in response.output or ():
+            if item.type == "function_call":
+                events.extend(self._call(item.call_id, item.name, item.arguments))
+        if response.usage is not None:
+            details = response.usage.output_tokens_details
+            events.append(
+                Usage(
+                    input_tokens=response.usage.input_tokens,
+                    output_tokens=response.usage.output_tokens,
+                    reasoning_tokens=(details.reasoning_tokens or 0) if details else 0,
+                )
+            )
+        reason = "tool_calls" if self.emitted else "stop"
+        if incomplete:
+            detail = (response.incomplete_details.reason if response.incomplete_details else "") or ""
+            reason = _INCOMPLETE.get(detail, detail or "length")
+        events.append(Finish(reason))
+        return events

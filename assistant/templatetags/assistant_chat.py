@@ -17,8 +17,9 @@ def markdown(text: str) -> SafeString:
 
 @register.filter
 def seconds(milliseconds: int | None) -> str:
-    """1234 → "1.2 s"; 80 → "0.08 s"."""
+    """1234 → "1.2 s"; 900 → "0.9 s"; 80 → "0.08 s"."""
     if milliseconds is None:
         return ""
     value = milliseconds / 1000
-    return f"{value:.2f} s" if value < 1 else f"{value:.1f} s"
+    text = f"{value:.2f}" if value < 1 else f"{value:.1f}"
+    return text.rstrip("0").rstrip(".") + " s" if "." in text else text + " s"

@@ -46,6 +46,8 @@ def forget_cached_keys() -> None:
     from django.apps import apps
     from fernet_fields import EncryptedField
 
+    if not apps.models_ready:
+        return
     for model in apps.get_models():
         for model_field in model._meta.get_fields():
             if isinstance(model_field, EncryptedField):

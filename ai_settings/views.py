@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ai_settings import actions, audit, connection_test, presets, saving
@@ -77,6 +78,8 @@ def _stale(request: HttpRequest) -> HttpResponse:
     )
 
 
+# Every POST of the page carries keys: keep them out of error reports.
+@sensitive_post_parameters()
 @manage_ai_settings_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
@@ -171,6 +174,7 @@ def new_header_row(request: HttpRequest) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters()
 @manage_ai_settings_required
 @require_POST
 def generate_collection(request: HttpRequest) -> HttpResponse:
@@ -184,6 +188,7 @@ def generate_collection(request: HttpRequest) -> HttpResponse:
     return render(request, "ai_settings/partials/collection_field.html", context)
 
 
+@sensitive_post_parameters()
 @manage_ai_settings_required
 @require_POST
 async def test_connection(request: HttpRequest) -> HttpResponse:

@@ -612,3 +612,13 @@ def test_page_queries_do_not_grow_with_providers_and_models(admin_client):
         for model_number in range(4):
             CompatibleModel.objects.create(provider=provider, model_id=f"m{model_number}")
     assert count() == one
+
+
+def test_error_reports_never_include_the_posted_keys(admin_client):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    form = open_form(admin_client)
+    form.set("openai_api_key", OPENAI_KEY)
+    response = admin_client.post(URL, form.post())
+    reported = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
+    assert OPENAI_KEY not in str(dict(reported))

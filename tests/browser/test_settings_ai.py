@@ -97,6 +97,18 @@ def test_start_from_default_copies_the_default_prompt(page, superuser):
     assert AISettings.load().custom_system_prompt == ""
 
 
+def test_generate_new_collection_selects_it_in_place(page, superuser):
+    log_in(page, "root")
+    page.goto("/settings/ai/")
+    page.get_by_role("button", name="Generate new collection").click()
+    page.get_by_text("with example prompts. Save to use it.").wait_for()
+    select = page.get_by_label("AI Prompts Collection")
+    assert select.locator("option:checked").inner_text() == "Example prompts"
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Settings saved.").wait_for()
+    assert AISettings.load().prompts_collection.name == "Example prompts"
+
+
 def test_non_admin_gets_403(page, app_user):
     log_in(page, "app-user")
     response = page.goto("/settings/ai/")

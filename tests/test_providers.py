@@ -17,7 +17,7 @@ from assistant.providers.events import (
 )
 from tests.conftest import free_port
 from tests.fakes.harness import API_KEY, SEARCH, Provider, of_type
-from tests.fakes.script import Call, HttpError, Reply
+from tests.fakes.script import Call, HttpError, Raw, Reply
 
 MODELS = {
     "openai": "gpt-5-mini",
@@ -396,3 +396,13 @@ async def test_one_adapter_serves_consecutive_requests(provider):
 
     assert text_of(await provider.run()) == "one"
     assert text_of(await provider.run()) == "two"
+
+
+async def test_unreadable_stream_is_an_unavailable_error(provider):
+    provider.fake.script(Raw(b"data: {this is not json\n\n" * 2))
+
+    events = await provider.run()
+
+    error = only_error(events)
+    assert error.kind in ("unavailable", "connection")
+    assert len(provider.generation_requests) == 1

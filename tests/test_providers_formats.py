@@ -454,3 +454,12 @@ async def test_openai_replays_tool_calls_of_another_provider_without_reasoning(o
     assert [item["type"] for item in openai.body["input"]] == [
         "message", "message", "function_call", "function_call_output"
     ]  # fmt: skip
+
+
+async def test_compatible_max_completion_tokens_option_replaces_max_tokens(compatible):
+    compatible.fake.script(Reply(text="ok"))
+
+    await compatible.run(compatible.request(options={"max_completion_tokens": 900}))
+
+    assert compatible.body["max_completion_tokens"] == 900
+    assert "max_tokens" not in compatible.body

@@ -29,6 +29,8 @@ from assistant.providers.clients import (
     refuse_long_retry_waits,
 )
 from assistant.providers.errors import (
+    UNREADABLE,
+    unreadable,
     error_detail,
     kind_for_status,
     provider_error,
@@ -230,6 +232,9 @@ class AnthropicAdapter:
                         return
         except (anthropic.AnthropicError, httpx2.TransportError) as exc:
             yield map_error(exc, self.connection)
+            return
+        except UNREADABLE as exc:
+            yield unreadable(self.connection.label, exc)
             return
         yield provider_error(
             "connection", self.connection.label, "the stream ended before the answer did"

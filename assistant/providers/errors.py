@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -10,7 +11,11 @@ from typing import Any
 
 from assistant.providers.events import ErrorKind, ProviderError
 
+import pydantic
+
 REDACTED = "[redacted]"
+# What SDKs raise when a server answers with something that is not the documented format.
+UNREADABLE = (json.JSONDecodeError, pydantic.ValidationError)
 _MAX_DETAIL = 300
 # Secrets that can reach an SDK's text even when they are not our key: query-string keys,
 # bearer tokens and the common key shapes of the three providers.
@@ -137,3 +142,9 @@ def transport_detail(exc: BaseException) -> str:
     if isinstance(cause, httpx2.ConnectError):
         return "could not connect to the server"
     return str(cause or "") if cause is not None else ""
+
+
+def unreadable(label: str, exc: BaseException) -> ProviderError:
+    """The server answered, but not in its documented format."""
+    detail = type(exc).__name__
+    return provider_error("unavailable", label, f"the answer could not be read ({detail})")

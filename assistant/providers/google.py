@@ -35,6 +35,8 @@ from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
 from assistant.providers.clients import LIST_MODELS_TIMEOUT, MAX_RETRIES, PerLoop, Timeouts
 from assistant.providers.errors import (
+    UNREADABLE,
+    unreadable,
     error_detail,
     kind_for_status,
     provider_error,
@@ -331,9 +333,9 @@ class GoogleAdapter:
             await self._close_responses(task)
             yield map_error(exc, self.connection)
             return
-        except (binascii.Error, ValueError) as exc:  # genai's unparsable-response errors
+        except (*UNREADABLE, genai_errors.UnknownApiResponseError, binascii.Error) as exc:
             await self._close_responses(task)
-            yield provider_error("unavailable", label, f"unreadable answer ({exc})")
+            yield unreadable(label, exc)
             return
         finally:
             await self._close_responses(task)

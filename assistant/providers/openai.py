@@ -8,7 +8,11 @@ handed back during a tool-call loop without OpenAI keeping any conversation stat
 OpenAI-compatible providers (Ollama, LM Studio, vLLM, Azure's v1 API, Mistral…) always use
 chat completions (`ChatCompletionsAdapter`, below): that is the API they all speak. A blank
 key becomes a placeholder (the SDK insists on one; local servers ignore it), and the
-provider's custom headers are sent with every request.
+provider's custom headers are sent with every request. The model's max output goes out as
+`max_tokens` (what Ollama, vLLM, LM Studio and Mistral read) unless the provider options set
+`max_completion_tokens` (Azure's reasoning models). Reasoning streamed by local servers as
+`reasoning_content` (DeepSeek, vLLM) or `reasoning` (Ollama, OpenRouter) becomes reasoning
+deltas; it is not sent back in later requests (DeepSeek rejects it).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from assistant.providers.clients import (
     refuse_long_retry_waits,
 )
 from assistant.providers.errors import (
+    UNREADABLE,
+    unreadable,
     error_detail,
     kind_for_status,
     provider_error,
@@ -187,8 +193,11 @@ class ChatCompletionsAdapter:
         return await list_model_ids(self.client, self.connection)
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {"max_tokens": request.model.max_output}
-        body.update(provider_options(request, _PROTECTED))
+        options = provider_options(request, _PROTECTED)
+        body: dict[str, Any] = {}
+        if "max_completion_tokens" not in options:  # Azure's reasoning models want this one
+            body["max_tokens"] = request.model.max_output
+        body.update(options)
         body.update(
             {
                 "model": request.model.model_id,
@@ -263,6 +272,9 @@ class ChatCompletionsAdapter:
                             calls.clear()
         except openai.OpenAIError as exc:
             yield map_error(exc, self.connection)
+            return
+        except UNREADABLE as exc:
+            yield unreadable(self.connection.label, exc)
             return
         if finish is None:
             yield provider_error(

@@ -18,7 +18,7 @@ from ai_settings.current import ProviderConnection
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest
 from assistant.providers.clients import PerLoop, Timeouts
-from assistant.providers.errors import provider_error
+from assistant.providers.errors import UNREADABLE, provider_error, unreadable
 from assistant.providers.events import (
     ErrorKind,
     Event,
@@ -164,6 +164,9 @@ class ResponsesAdapter:
                         return
         except openai.OpenAIError as exc:
             yield map_error(exc, self.connection)
+            return
+        except UNREADABLE as exc:
+            yield unreadable(self.connection.label, exc)
             return
         yield provider_error(
             "connection", self.connection.label, "the stream ended before the answer did"

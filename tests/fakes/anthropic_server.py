@@ -79,8 +79,8 @@ class FakeAnthropic(FakeServer):
     async def messages(self, request: Request) -> Response:
         recorded = await self.record(request)
         item = self.next_item()
-        if isinstance(item, HttpError):
-            return self.error_response(item, recorded)
+        if not isinstance(item, Reply):
+            return self.immediate_response(item, recorded)
         return self.sse(item, self._frames(item, (recorded.body or {}).get("model", "")))
 
     async def _frames(self, reply: Reply, model: str) -> AsyncIterator[Frame]:

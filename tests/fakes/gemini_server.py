@@ -89,8 +89,8 @@ class FakeGemini(FakeServer):
     async def stream_generate_content(self, request: Request) -> Response:
         recorded = await self.record(request)
         item = self.next_item()
-        if isinstance(item, HttpError):
-            return self.error_response(item, recorded)
+        if not isinstance(item, Reply):
+            return self.immediate_response(item, recorded)
         return self.sse(item, self._frames(item, request.path_params["model"]))
 
     async def _frames(self, reply: Reply, model: str) -> AsyncIterator[Frame]:

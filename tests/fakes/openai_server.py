@@ -74,8 +74,8 @@ class FakeOpenAI(FakeServer):
     async def chat_completions(self, request: Request) -> Response:
         recorded = await self.record(request)
         item = self.next_item()
-        if isinstance(item, HttpError):
-            return self.error_response(item, recorded)
+        if not isinstance(item, Reply):
+            return self.immediate_response(item, recorded)
         body = recorded.body or {}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return self.sse(item, self._chat_frames(item, body.get("model", ""), include_usage))
@@ -161,8 +161,8 @@ class FakeOpenAI(FakeServer):
     async def responses(self, request: Request) -> Response:
         recorded = await self.record(request)
         item = self.next_item()
-        if isinstance(item, HttpError):
-            return self.error_response(item, recorded)
+        if not isinstance(item, Reply):
+            return self.immediate_response(item, recorded)
         return self.sse(item, self._response_frames(item, recorded.body or {}))
 
     async def _response_frames(self, reply: Reply, body: dict[str, Any]) -> AsyncIterator[Frame]:

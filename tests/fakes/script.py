@@ -97,7 +97,16 @@ class HttpError:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-ScriptItem = Reply | HttpError
+@dataclass(frozen=True)
+class Raw:
+    """Answer with these exact bytes (e.g. a malformed stream), whatever the format."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "text/event-stream"
+
+
+ScriptItem = Reply | HttpError | Raw
 
 
 def chunks(text: str, size: int) -> list[str]:

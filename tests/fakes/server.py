@@ -16,10 +16,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.script import HttpError, Reply, ScriptItem, demo_reply
+from tests.fakes.script import HttpError, Raw, Reply, ScriptItem, demo_reply
 
 # (bytes to send, whether it is a content chunk: a piece of text, reasoning or arguments)
 Frame = tuple[bytes, bool]
@@ -196,6 +196,12 @@ class FakeServer:
             or recorded.headers.get("x-goog-api-key")
             or recorded.query.get("key", "")
         )
+
+    def immediate_response(self, item: HttpError | Raw, recorded: RecordedRequest) -> Response:
+        """The answer to a scripted item that is not a streamed reply."""
+        if isinstance(item, Raw):
+            return Response(item.body, status_code=item.status, media_type=item.content_type)
+        return self.error_response(item, recorded)
 
     def error_response(self, error: HttpError, recorded: RecordedRequest) -> JSONResponse:
         message = (error.message or self.default_error_message(error.status)).replace(

@@ -222,7 +222,7 @@ async def test_silent_stream_times_out_after_idle_timeout(provider, settings):
 
 
 async def test_unreachable_server_is_a_connection_error(provider):
-    base_url = f"http://127.0.0.1:{free_port()}" + ("/v1" if "openai" in FAKES[provider.kind] else "")
+    base_url = f"http://127.0.0.1:{free_port()}"
 
     events = await provider.run(base_url=base_url)
 

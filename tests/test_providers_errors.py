@@ -40,10 +40,10 @@ def test_scrub_removes_key_shaped_strings_that_are_not_ours():
 
 
 def test_provider_error_message_is_readable_and_scrubbed():
-    error = provider_error(
-        "auth", "OpenAI", "Incorrect API key provided: sk-live-123456789", secrets=["sk-live-123456789"],
-        status_code=401,
-    )  # fmt: skip
+    key = "sk-live-123456789"
+    detail = f"Incorrect API key provided: {key}"
+
+    error = provider_error("auth", "OpenAI", detail, secrets=[key], status_code=401)
 
     assert error.message == (
         "OpenAI rejected the API key or its permissions (HTTP 401): "

@@ -126,7 +126,11 @@ async def test_openai_tool_round_trip_sends_calls_and_outputs_with_reasoning_ite
         "name": "search_records",
         "arguments": json.dumps({"query": "May invoices"}),
     }
-    assert items[4] == {"type": "function_call_output", "call_id": "call_a", "output": '[{"id": 7}]'}
+    assert items[4] == {
+        "type": "function_call_output",
+        "call_id": "call_a",
+        "output": '[{"id": 7}]',
+    }
     assert items[5]["call_id"] == "call_b"
     assert body["tools"][0]["name"] == "search_records"
     assert body["tools"][0]["parameters"] == SEARCH.parameters
@@ -279,9 +283,10 @@ async def test_anthropic_tool_round_trip_returns_thinking_and_groups_tool_result
         "thinking": "Search twice.",
         "signature": Reply().signature,
     }
+    search = {"type": "tool_use", "name": "search_records"}
     assert assistant[1:] == [
-        {"type": "tool_use", "id": "call_a", "name": "search_records", "input": {"query": "May invoices"}},
-        {"type": "tool_use", "id": "call_b", "name": "search_records", "input": {"query": "unpaid"}},
+        {**search, "id": "call_a", "input": {"query": "May invoices"}},
+        {**search, "id": "call_b", "input": {"query": "unpaid"}},
     ]
     assert messages[2]["content"] == [
         {"type": "tool_result", "tool_use_id": "call_a", "content": '[{"id": 7}]'},
@@ -370,7 +375,8 @@ async def test_google_tool_round_trip_returns_thought_signature_and_function_res
     assert responses[0]["id"] == "call_a"  # Gemini gave ids, so they go back
     declarations = body["tools"][0]["functionDeclarations"]
     assert declarations[0]["name"] == "search_records"
-    schema = declarations[0].get("parametersJsonSchema", declarations[0].get("parameters_json_schema"))
+    declaration = declarations[0]
+    schema = declaration.get("parametersJsonSchema", declaration.get("parameters_json_schema"))
     assert schema == SEARCH.parameters
 
 

@@ -101,7 +101,9 @@ def _assistant_blocks(message: ChatMessage) -> list[dict[str, Any]]:
     if message.text:
         blocks.append({"type": "text", "text": message.text})
     for call in message.tool_calls:
-        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
+        blocks.append(
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+        )
     return blocks
 
 
@@ -296,9 +298,18 @@ class _Turn:
 
     def _start(self, index: int, block: Any) -> list[Event]:
         if block.type == "tool_use":
-            self.blocks[index] = {"type": "tool_use", "id": block.id, "name": block.name, "json": ""}
+            self.blocks[index] = {
+                "type": "tool_use",
+                "id": block.id,
+                "name": block.name,
+                "json": "",
+            }
         elif block.type == "thinking":
-            self.blocks[index] = {"type": "thinking", "thinking": block.thinking or "", "signature": ""}
+            self.blocks[index] = {
+                "type": "thinking",
+                "thinking": block.thinking or "",
+                "signature": "",
+            }
             return [ReasoningDelta(block.thinking)] if block.thinking else []
         elif block.type == "redacted_thinking":
             self.blocks[index] = {"type": "redacted_thinking", "data": block.data}

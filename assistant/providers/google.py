@@ -327,7 +327,8 @@ class GoogleAdapter:
                                 part.text
                             )
                     if candidate.finish_reason is not None:
-                        reason = str(getattr(candidate.finish_reason, "value", candidate.finish_reason))
+                        raw = candidate.finish_reason
+                        reason = str(getattr(raw, "value", raw))
                         finish = _FINISH.get(reason, reason.lower())
         except (genai_errors.APIError, httpx2.TransportError) as exc:
             await self._close_responses(task)

@@ -131,7 +131,10 @@ def _user_content(message: ChatMessage) -> str | list[dict[str, Any]]:
             parts.append(
                 {
                     "type": "file",
-                    "file": {"filename": attachment.filename, "file_data": att.data_url(attachment)},
+                    "file": {
+                        "filename": attachment.filename,
+                        "file_data": att.data_url(attachment),
+                    },
                 }
             )
         else:

@@ -271,7 +271,8 @@ class _Turn:
             )
         reason = "tool_calls" if self.emitted else "stop"
         if incomplete:
-            detail = (response.incomplete_details.reason if response.incomplete_details else "") or ""
+            details = response.incomplete_details
+            detail = (details.reason if details else "") or ""
             reason = _INCOMPLETE.get(detail, detail or "length")
         events.append(Finish(reason))
         return events

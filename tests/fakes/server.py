@@ -210,7 +210,8 @@ class FakeServer:
         headers = dict(error.headers)
         if error.retry_after is not None:
             headers["retry-after"] = error.retry_after
-        return JSONResponse(self.error_body(error, message), status_code=error.status, headers=headers)
+        body = self.error_body(error, message)
+        return JSONResponse(body, status_code=error.status, headers=headers)
 
     def error_body(self, error: HttpError, message: str) -> dict[str, Any]:
         """The provider's JSON error body for `error`, carrying `message`."""

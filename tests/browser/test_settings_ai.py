@@ -36,6 +36,8 @@ def test_admin_sets_keys_models_and_a_compatible_provider_then_sees_them_masked(
     openai.get_by_label("GPT-4.1 mini").check()
     openai.get_by_label("GPT-5 Nano").uncheck()
     entry = openai.get_by_label("Add a custom model ID")
+    assert entry.is_visible()
+    assert not openai.get_by_label("Custom model IDs").is_visible()  # the no-JS text list
     entry.fill("gpt-6-preview")
     entry.press("Enter")  # adds a chip; does not submit the form
     chip = openai.locator('input[type="checkbox"][value="gpt-6-preview"]')
@@ -154,3 +156,35 @@ def test_compatible_provider_test_connection_adds_a_model_row(page, superuser, f
     saved = CompatibleProvider.objects.get()
     assert saved.name == "LM Studio"
     assert [m.model_id for m in saved.models.all()] == ["qwen3:8b"]
+
+
+def test_the_page_works_without_javascript(browser, asgi_server, superuser):
+    context = browser.new_context(base_url=asgi_server.url, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        log_in(page, "root")
+        page.goto("/settings/ai/")
+        openai = page.locator("#provider-openai")
+        assert not openai.get_by_label("Add a custom model ID").is_visible()
+        page.get_by_label("OpenAI API Key", exact=True).fill(OPENAI_KEY)
+        openai.get_by_label("Custom model IDs").fill("gpt-6-preview, o9-mini")
+        page.get_by_role("button", name="Mistral").click()  # a full round trip, unsaved
+        page.locator("#providers-0").wait_for()
+        assert page.locator("#id_providers-0-base_url").input_value() == "https://api.mistral.ai/v1"
+        # Typed keys are never sent back: the page says so, and the key is typed again.
+        page.get_by_text("enter them again before saving").wait_for()
+        page.get_by_label("OpenAI API Key", exact=True).fill(OPENAI_KEY)
+        page.locator("#id_providers-0-models-0-model_id").fill("mistral-small-latest")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("Settings saved.").wait_for()
+        row = AISettings.load()
+        assert row.openai_api_key == OPENAI_KEY
+        assert row.openai_allowed_models[-2:] == ["gpt-6-preview", "o9-mini"]
+        saved = CompatibleProvider.objects.get()
+        assert (saved.name, [m.model_id for m in saved.models.all()]) == (
+            "Mistral",
+            ["mistral-small-latest"],
+        )
+    finally:
+        context.close()

@@ -351,3 +351,12 @@ def test_dates_decimals_and_uuids_serialize_cleanly():
         "id": "12345678-1234-5678-1234-567812345678",
         "length": "P0DT00H05M00S",
     }
+
+
+def test_a_result_too_large_outside_its_items_is_shortened_too():
+    from assistant.tools.serialize import capped
+
+    text = capped({"system_prompt": "z" * 40_000, "messages": [{"text": "hi"}]}, key="messages")
+    assert len(text.encode()) <= MAX_BYTES
+    payload = json.loads(text)
+    assert payload["system_prompt"].endswith("more characters]") and "shortened" in payload["note"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from assistant.tools.arguments import ToolError, optional_object, optional_str, parse_arguments
 from assistant.tools.base import CallPreview, ToolContext, ToolResult
-from assistant.tools.serialize import capped, dumps
+from assistant.tools.serialize import capped
 from prompts import queries
 from prompts.rendering import MissingVariableError, PlaceholderSyntaxError, variables
 
@@ -68,14 +68,14 @@ def _one(context: ToolContext, name: str, values: dict[str, Any] | None) -> str:
     if values is None:
         payload["system_prompt"] = prompt.system_prompt
         payload["messages"] = [{"role": m.role, "text": m.text} for m in prompt.messages.all()]
-        return dumps(payload)
+        return capped(payload, key="messages")
     try:
         rendered = queries.render_published(context.current, name, values)
     except (MissingVariableError, PlaceholderSyntaxError) as error:
         raise ToolError(str(error)) from None
     payload["system_prompt"] = rendered.system_prompt
     payload["messages"] = [{"role": role, "text": text} for role, text in rendered.messages]
-    return dumps(payload)
+    return capped(payload, key="messages")
 
 
 class PromptsTool:

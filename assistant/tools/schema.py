@@ -19,7 +19,7 @@ from assistant.tools.collections import (
     reverse_relations,
     visible_fields,
 )
-from assistant.tools.serialize import dumps
+from assistant.tools.serialize import capped
 
 DESCRIPTION = """\
 Discover the site's data. Without arguments: the collections (Django models) the user may \
@@ -176,7 +176,7 @@ class SchemaTool:
                 }
                 if not collections:
                     payload["note"] = "The user may not read any collection."
-                return ToolResult(dumps(payload))
+                return ToolResult(capped(payload, key="collections"))
             described: list[dict[str, Any]] = []
             errors: list[ToolError] = []
             for key in keys:
@@ -195,7 +195,7 @@ class SchemaTool:
             result: dict[str, Any] = {"collections": described}
             if errors:
                 result["errors"] = [error.message for error in errors]
-            return ToolResult(dumps(result))
+            return ToolResult(capped(result, key="collections"))
         except ToolError as error:
             return error.result()
 

@@ -80,6 +80,7 @@ def capped(payload: dict[str, Any], key: str = "items") -> str:
             "ask for fewer fields or page with offset.",
         )
     else:
+        result = {name: _shorten(value) for name, value in payload.items()}
         result[key] = [_shorten(item) for item in items[:1]]
         _add_note(
             result,

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from ai_settings import current
 from ai_settings.current import get_current
+from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider, SettingsAuditEntry
 from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
 from prompts.models import PromptCollection
@@ -315,6 +316,14 @@ def test_add_provider_from_a_preset_and_save_it_with_two_models_and_a_header(adm
     keys = [m.key for m in get_current().models]
     assert f"compat-{provider.pk}:qwen3:8b" in keys
 
+    changes = SettingsAuditEntry.objects.get().changes
+    label = "OpenAI-compatible provider “Ollama”"
+    assert {"field": label, "change": "added"} in changes
+    assert {"field": f"{label} · API Key", "change": "set"} in changes
+    assert {"field": f"{label} · Custom Headers", "change": "added X-Team"} in changes
+    assert {"field": f"{label} · Models", "change": "added qwen3:8b, gpt-oss:20b"} in changes
+    assert HEADER_SECRET not in json.dumps(changes)
+
     html = admin_client.get(URL).text
     assert "X-Team" in html
     assert_secret_absent(html, HEADER_SECRET)
@@ -342,6 +351,32 @@ def test_blank_header_value_keeps_it_and_a_new_value_replaces_it(admin_client):
     save(admin_client, form)
     provider.refresh_from_db()
     assert json.loads(provider.custom_headers) == {"X-Org": "org-NEW-Qq1Ww2Ee3"}
+
+
+def test_undecryptable_custom_headers_are_kept_until_replaced(admin_client, settings):
+    settings.FERNET_KEYS = ["lost key"]
+    provider = CompatibleProvider.objects.create(
+        name="Gateway",
+        base_url="https://llm.example.com/v1",
+        custom_headers=json.dumps({"X-Key": HEADER_SECRET}),
+    )
+    settings.FERNET_KEYS = ["current key"]
+    html = unescape(admin_client.get(URL).text)
+    assert "The stored custom headers cannot be decrypted — enter them again." in html
+    form = form_data(html)
+    form.set("providers-0-base_url", "https://llm2.example.com/v1")
+    save(admin_client, form)
+    provider.refresh_from_db()
+    assert provider.base_url == "https://llm2.example.com/v1"
+    assert provider.custom_headers is UNDECRYPTABLE
+
+    form = open_form(admin_client)
+    form.set("providers-0-headers-TOTAL_FORMS", "1")
+    form.set("providers-0-headers-0-name", "X-Key")
+    form.set("providers-0-headers-0-value", "new-Vv1Aa2Ll3")
+    save(admin_client, form)
+    provider.refresh_from_db()
+    assert json.loads(provider.custom_headers) == {"X-Key": "new-Vv1Aa2Ll3"}
 
 
 def test_compatible_provider_key_is_masked_and_kept_when_blank(admin_client):

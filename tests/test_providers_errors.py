@@ -83,3 +83,13 @@ def test_retry_after_reads_seconds_milliseconds_and_dates():
     assert 55 <= retry_after_seconds({"retry-after": future}) <= 61
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_tool_arguments_encoded_twice_as_a_json_string_are_still_read():
+    from assistant.providers.openai import parse_arguments
+
+    assert parse_arguments('"{\\"action\\": \\"delete\\", \\"keys\\": [3]}"') == {
+        "action": "delete",
+        "keys": [3],
+    }
+    assert parse_arguments('"not json"') == {}

@@ -171,11 +171,16 @@ def chat_messages(request: ChatRequest) -> list[dict[str, Any]]:
 
 
 def parse_arguments(raw: str) -> dict[str, Any]:
-    """A tool call's JSON arguments; anything unparsable becomes an empty object."""
+    """A tool call's JSON arguments; anything unparsable becomes an empty object.
+
+    Models sometimes encode the arguments object twice (a JSON string holding JSON), so a
+    string result is parsed once more."""
     if not raw.strip():
         return {}
     try:
         value = json.loads(raw)
+        if isinstance(value, str):
+            value = json.loads(value)
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}

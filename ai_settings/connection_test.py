@@ -91,7 +91,7 @@ def _compatible_plan(block: ProviderBlock) -> Plan:
     stored_headers = block.stored_headers or {}
     headers = {}
     for header in block.headers.forms:
-        if block.headers._should_delete_form(header) or not header.cleaned_data.get("name"):
+        if header.cleaned_data.get("DELETE") or not header.cleaned_data.get("name"):
             continue
         cleaned = header.cleaned_data
         headers[cleaned["name"]] = cleaned["value"] or stored_headers.get(

@@ -78,6 +78,15 @@ def new_row(formset: forms.BaseFormSet, index: int, initial: dict | None = None)
     return form
 
 
+def posted_id(form: forms.Form) -> int | None:
+    """The stored row a submitted form row edits (its hidden `id`), if any."""
+    raw = form["id"].value()
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     widget: object  # a BoundWidget (one checkbox)
@@ -94,6 +103,7 @@ class BuiltinProvider:
     allowed: BoundField
     custom: BoundField
     status: SecretStatus
+    test_result: object = None  # a connection_test.ConnectionResult to show, if any
 
     @property
     def choices(self) -> list[ModelChoice]:
@@ -121,6 +131,7 @@ class ProviderBlock:
     models: forms.BaseFormSet
     headers: forms.BaseFormSet
     stored: CompatibleProvider | None
+    test_result: object = None  # a connection_test.ConnectionResult to show, if any
 
     @property
     def prefix(self) -> str:
@@ -132,11 +143,7 @@ class ProviderBlock:
 
     @property
     def posted_id(self) -> int | None:
-        raw = self.form["id"].value()
-        try:
-            return int(raw) if raw not in (None, "") else None
-        except (TypeError, ValueError):
-            return None
+        return posted_id(self.form)
 
     @property
     def title(self) -> str:
@@ -239,14 +246,19 @@ class SettingsPage:
         )
         self.blocks: list[ProviderBlock] = []
         for index, form in enumerate(self.provider_formset.forms):
-            block = ProviderBlock(index, form, None, None, None)  # type: ignore[arg-type]
             if data is None:
-                block.stored = providers[index]
-            elif block.posted_id is not None:
-                block.stored = by_pk.get(block.posted_id)
-            block.models = models_formset(form.prefix, data, block.stored)
-            block.headers = headers_formset(form.prefix, data, block.stored)
-            self.blocks.append(block)
+                stored = providers[index]
+            else:
+                stored = by_pk.get(posted_id(form))  # type: ignore[arg-type]
+            self.blocks.append(
+                ProviderBlock(
+                    index,
+                    form,
+                    models_formset(form.prefix, data, stored),
+                    headers_formset(form.prefix, data, stored),
+                    stored,
+                )
+            )
         if disabled:
             for form in self.all_forms():
                 _disable(form)

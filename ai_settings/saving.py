@@ -199,7 +199,7 @@ def _new_headers(block: ProviderBlock, old: dict[str, str] | None) -> tuple[str,
     rows = [
         form.cleaned_data
         for form in block.headers.forms
-        if not block.headers._should_delete_form(form) and form.cleaned_data.get("name")
+        if not form.cleaned_data.get("DELETE") and form.cleaned_data.get("name")
     ]
     known = old or {}
     new = {row["name"]: row["value"] or known.get(row["original_name"], "") for row in rows}
@@ -239,7 +239,7 @@ def _save_models(block: ProviderBlock, provider: CompatibleProvider, is_new: boo
     rows = [
         {name: form.cleaned_data[name] for name in _MODEL_FIELDS}
         for form in block.models.forms
-        if not block.models._should_delete_form(form) and form.cleaned_data.get("model_id")
+        if not form.cleaned_data.get("DELETE") and form.cleaned_data.get("model_id")
     ]
     old = (
         []

@@ -15,6 +15,7 @@ ends the stream with the turn paused, and `continue_turn` resumes it in a new st
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -124,6 +125,28 @@ def _new_reply(conversation: Conversation, model: AvailableModel) -> Message:
     )
 
 
+WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
+NOT_DECIDED_RESULT = json.dumps(
+    {
+        "error": "The user sent a new message instead of answering this call; it was not run.",
+        "kind": "not_decided",
+    }
+)
+
+
+def _close_waiting_calls(conversation: Conversation) -> None:
+    """The user wrote a new message instead of approving or answering: the waiting calls
+    are closed as not run (the model is told), so the history stays complete."""
+    waiting = conversation.messages.filter(status__in=WAITING)
+    ToolCallRow.objects.filter(message__in=waiting, status=ToolCallRow.Status.PENDING).update(
+        status=ToolCallRow.Status.DENIED,
+        result=NOT_DECIDED_RESULT,
+        is_error=True,
+        finished_at=timezone.now(),
+    )
+    waiting.update(status=Message.Status.COMPLETE)
+
+
 def _begin_turn_sync(
     *,
     user: Any,
@@ -147,6 +170,7 @@ def _begin_turn_sync(
             if not conversation.title:
                 conversation.title = _title_from(text)
             conversation.save(update_fields=["model_key", "title", "updated_at"])
+        _close_waiting_calls(conversation)
         # A chosen prompt's messages come first, as they would in an MCP client.
         for role, prompt_text in prompt_messages:
             shown = Message.objects.create(
@@ -265,6 +289,40 @@ async def retry_turn(
         admission=admission,
         tools=tools,
         replaced_ids=removed,
+    )
+
+
+async def begin_resume(
+    *,
+    user: Any,
+    current: CurrentSettings,
+    paused: Message,
+    model: AvailableModel,
+    admission: usage.Admission,
+    tools: TurnTools,
+) -> Turn | None:
+    """Continue a turn paused for the user, once every waiting call is decided. None when
+    it is not waiting any more (resumed already, by another click or worker)."""
+    claimed = await Message.objects.filter(pk=paused.pk, status__in=WAITING).aupdate(
+        status=Message.Status.STREAMING
+    )
+    if not claimed:
+        return None
+    paused.status = Message.Status.STREAMING
+    paused.attachment_list = []
+    reply = _new_reply(paused.conversation, model)
+    await reply.asave()
+    reply.attachment_list, reply.tool_call_list = [], []
+    return Turn(
+        user=user,
+        current=current,
+        conversation=paused.conversation,
+        model=model,
+        question=paused,
+        reply=reply,
+        admission=admission,
+        tools=tools,
+        resume_from=paused,
     )
 
 
@@ -600,16 +658,30 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
             if last_step:
                 break
             yield StepEnded(message)
+            finished = message
             message = _new_reply(turn.conversation, turn.model)
             await message.asave()
             message.attachment_list, message.tool_call_list = [], []
             yield StepStarted(message)
-            request = _continue_request(request, outcome.assistant_message, outcome.results)
+            # The calls as the adapter produced them: their provider data (reasoning items,
+            # thought signatures) must go back with the next request of this turn.
+            assistant_message = ChatMessage(
+                role="assistant",
+                text=finished.content,
+                reasoning=finished.reasoning,
+                tool_calls=tuple(calls),
+            )
+            request = _continue_request(request, assistant_message, outcome.results)
             step = _Step()
             first_step = False
     except (asyncio.CancelledError, GeneratorExit):
         if message.status == Message.Status.STREAMING:
             await asyncio.shield(_end_interrupted(turn, message, step, first_step))
+        paused = turn.resume_from
+        if paused is not None and paused.status == Message.Status.STREAMING:
+            await asyncio.shield(
+                Message.objects.filter(pk=paused.pk).aupdate(status=Message.Status.COMPLETE)
+            )
         raise
     await usage.settle(turn.admission)
     await sync_to_async(_touch_conversation)(turn.conversation.pk)
@@ -657,6 +729,7 @@ __all__ = [
     "Turn",
     "TurnEvent",
     "ToolSpec",
+    "begin_resume",
     "begin_turn",
     "build_request",
     "request_stop",

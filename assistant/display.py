@@ -10,7 +10,7 @@ from typing import Any
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
 from assistant import attachments, page_context
-from assistant.models import Attachment, Conversation, Message
+from assistant.models import Attachment, Conversation, Message, ToolCall
 from assistant.usage import models_for_user
 
 RECENT_CONVERSATIONS = 50
@@ -73,6 +73,47 @@ def messages_for_display(conversation: Conversation) -> list[Message]:
     return messages
 
 
+WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
+
+
+def prepare_cards(messages: Sequence[Message], user: Any, current: CurrentSettings) -> None:
+    """Give each call waiting for the user its card (issue 6's approval card or ask_user
+    form) as `card_template` and `card_context` (sync: a preview counts items)."""
+    from django.urls import reverse
+
+    from assistant.tools import get_tool
+    from assistant.tools.cards import approval_context, question_context
+
+    for message in messages:
+        for call in getattr(message, "tool_call_list", ()):
+            if call.status != ToolCall.Status.PENDING:
+                continue
+            tool = get_tool(call.name)
+            if tool is not None and tool.interactive:
+                call.card_template = "assistant/_ask_user_form.html"
+                call.card_context = question_context(
+                    call,
+                    answer_url=reverse("assistant:tool_answer", args=[call.pk]),
+                    dismiss_url=reverse("assistant:tool_dismiss", args=[call.pk]),
+                )
+            else:
+                call.card_template = "assistant/_tool_approval.html"
+                call.card_context = approval_context(
+                    call,
+                    user,
+                    current,
+                    approve_url=reverse("assistant:tool_approve", args=[call.pk]),
+                    deny_url=reverse("assistant:tool_deny", args=[call.pk]),
+                )
+
+
+def ready_to_resume(message: Message) -> bool:
+    """A paused message whose waiting calls are all decided: its turn can go on."""
+    return message.status in WAITING and not any(
+        call.status == ToolCall.Status.PENDING for call in getattr(message, "tool_call_list", ())
+    )
+
+
 def conversations_for(user: Any) -> list[Conversation]:
     return list(Conversation.objects.filter(user=user)[:RECENT_CONVERSATIONS])
 
@@ -93,9 +134,13 @@ def chat_context(
         ).first()
         or ""
     )
+    chat_messages = messages_for_display(conversation) if conversation else []
+    prepare_cards(chat_messages, user, current)
+    resumable = next((m for m in chat_messages if ready_to_resume(m)), None)
     return {
         "conversation": conversation,
-        "chat_messages": messages_for_display(conversation) if conversation else [],
+        "chat_messages": chat_messages,
+        "resume_message": resumable,
         "picker": model_picker(models, conversation, fallback_key=last_key),
         "page_url": page_url,
         "page_object": page_context.admin_object(page_url) if page_url else None,

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from functools import lru_cache
 
+from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
 
-from assistant import chat
+from assistant import chat, display
 from assistant.models import Message
 
 _SENTINEL = "\x00chunk\x00"
@@ -57,13 +58,15 @@ def turn_started_event(turn: chat.Turn, page: dict[str, object]) -> bytes:
     return sse(render_to_string("assistant/stream/turn_started.html", context))
 
 
-def message_event(template: str, message: Message) -> bytes:
-    return sse(render_to_string(template, {"message": message}))
+def message_event(template: str, message: Message, csrf_token: object = None) -> bytes:
+    return sse(render_to_string(template, {"message": message, "csrf_token": csrf_token}))
 
 
 async def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
     """The whole SSE body of one turn."""
-    yield turn_started_event(turn, page or {})
+    page = page or {}
+    csrf_token = page.get("csrf_token")
+    yield turn_started_event(turn, page)
     async with aclosing(chat.run_turn(turn)) as events:
         async for event in events:
             if isinstance(event, chat.TextChunk):
@@ -71,7 +74,10 @@ async def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) ->
             elif isinstance(event, chat.ReasoningChunk):
                 yield chunk_event("reasoning", event.message.pk, event.text)
             elif isinstance(event, chat.StepEnded):
-                event.message.can_retry = event.message.status == Message.Status.ERROR
-                yield message_event("assistant/stream/message_final.html", event.message)
+                message = event.message
+                message.can_retry = message.status == Message.Status.ERROR
+                if message.status in display.WAITING:
+                    await sync_to_async(display.prepare_cards)([message], turn.user, turn.current)
+                yield message_event("assistant/stream/message_final.html", message, csrf_token)
             elif isinstance(event, chat.StepStarted):
-                yield message_event("assistant/stream/message_added.html", event.message)
+                yield message_event("assistant/stream/message_added.html", event.message, csrf_token)

@@ -25,9 +25,9 @@ from assistant import chat, display, stream, usage
 from assistant.access import app_access_required
 from assistant.attachments import AttachmentRefused, check_files
 from assistant.forms import MessageForm, RenameForm
-from assistant.models import Conversation, Message
+from assistant.models import Conversation, Message, ToolCall
 from assistant.page_context import page_context
-from assistant.turn_tools import NO_TOOLS, TurnTools
+from assistant.turn_tools import TurnTools
 
 PROMPT_VALUE_PREFIX = "prompt_var-"
 
@@ -161,8 +161,10 @@ def _event_stream(body: Any) -> StreamingHttpResponse:
 
 
 def _tools_for(user: Any, current: Any) -> TurnTools:
-    """Seam for the tool registry (issue 6): the tools of this user's turn."""
-    return NO_TOOLS
+    """The tools of this user's turn (the registry, with the user's modes)."""
+    from assistant.tools.turn import RegistryTurnTools
+
+    return RegistryTurnTools(user, current)
 
 
 async def _render_prompt(request: HttpRequest, current: Any, name: str):
@@ -256,14 +258,13 @@ async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         tools=await sync_to_async(_tools_for)(user, current),
         started=started,
     )
-    page: dict[str, Any] = {}
+    page: dict[str, Any] = {"csrf_token": get_token(request)}
     if found is None:
-        page = {
-            "new_conversation": True,
-            "in_panel": request.POST.get("surface") == "panel",
-            "conversations": await sync_to_async(display.conversations_for)(user),
-            "csrf_token": get_token(request),
-        }
+        page.update(
+            new_conversation=True,
+            in_panel=request.POST.get("surface") == "panel",
+            conversations=await sync_to_async(display.conversations_for)(user),
+        )
     return _event_stream(stream.turn_events(turn, page))
 
 
@@ -311,7 +312,7 @@ async def retry(request: HttpRequest) -> HttpResponse:
         admission=admission,
         tools=await sync_to_async(_tools_for)(user, current),
     )
-    return _event_stream(stream.turn_events(turn))
+    return _event_stream(stream.turn_events(turn, {"csrf_token": get_token(request)}))
 
 
 @app_access_required
@@ -322,3 +323,107 @@ async def stop(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     if not await chat.request_stop(user, pk, message_id):
         raise Http404("No such message.")
     return HttpResponse(status=204)
+
+
+# Decisions on waiting tool calls, and resuming the turn ---------------------------------------
+
+
+DECISIONS = ("approve", "deny", "answer", "dismiss")
+
+
+def _message_for_display(message: Message) -> Message:
+    message.attachment_list = []
+    message.tool_call_list = list(message.tool_calls.order_by("created_at", "id"))
+    message.can_retry = False
+    display.prepare_cards([message], message.conversation.user, get_current())
+    return message
+
+
+@app_access_required
+@require_POST
+def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    """Approve, deny, answer or dismiss a call waiting for the user. When nothing else waits,
+    the page resumes the turn (a stream from the resume URL)."""
+    from assistant.tools import turn as tool_turn
+
+    if decision not in DECISIONS:
+        raise Http404("No such decision.")
+    call = get_object_or_404(
+        ToolCall.objects.select_related("message__conversation__user"),
+        pk=pk,
+        message__conversation__user=request.user,
+    )
+    message = call.message
+    if decision == "answer":
+        errors = tool_turn.answer(call, request.user, request.POST)
+        if errors:
+            from assistant.tools.cards import question_context
+
+            call.card_template = "assistant/_ask_user_form.html"
+            call.card_context = question_context(
+                call,
+                answer_url=request.path,
+                dismiss_url=request.path.replace("/answer/", "/dismiss/"),
+                form=request.POST,
+                errors=errors,
+            )
+            if not request.htmx:
+                return redirect("assistant:conversation", pk=message.conversation_id)
+            return render(request, "assistant/stream/ask_user_errors.html", {"call": call}, status=400)
+    elif decision == "approve":
+        tool_turn.approve(call, request.user)
+    elif decision == "deny":
+        tool_turn.deny(call, request.user)
+    else:
+        tool_turn.dismiss(call, request.user)
+    if not request.htmx:
+        return redirect("assistant:conversation", pk=message.conversation_id)
+    message = _message_for_display(message)
+    return render(
+        request,
+        "assistant/stream/decision.html",
+        {"message": message, "ready": display.ready_to_resume(message)},
+    )
+
+
+@app_access_required
+@require_POST
+async def resume(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Go on with a turn whose waiting calls are all decided: approved calls run, then the
+    model answers; streams like a new message."""
+    user = await request.auser()
+    paused = (
+        await Message.objects.filter(
+            pk=message_id, conversation__user=user, role=Message.Role.ASSISTANT
+        )
+        .select_related("conversation")
+        .afirst()
+    )
+    if paused is None:
+        raise Http404("No such message.")
+    if await paused.tool_calls.filter(status=ToolCall.Status.PENDING).aexists():
+        return _refusal("Some tool calls still wait for your decision.", status=409)
+    current = await aget_current()
+    models = await usage.amodels_for_user(user, current)
+    model = next((m for m in models if m.key == paused.conversation.model_key), None)
+    if model is None:
+        return _refusal(
+            "That model is not available to you right now. Choose another model.",
+            status=400,
+            picker=display.model_picker(models, paused.conversation),
+        )
+    admission = await usage.admit(user, current, model)
+    if not admission.admitted:
+        return _refusal(admission.message, status=admission.status, headers=admission.headers)
+    turn = await chat.begin_resume(
+        user=user,
+        current=current,
+        paused=paused,
+        model=model,
+        admission=admission,
+        tools=await sync_to_async(_tools_for)(user, current),
+    )
+    if turn is None:
+        await usage.settle(admission)
+        return _refusal("This turn has already gone on.", status=409)
+    return _event_stream(stream.turn_events(turn, {"csrf_token": get_token(request)}))

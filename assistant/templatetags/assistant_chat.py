@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.safestring import SafeString
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from assistant.rendering import render_markdown
 
@@ -23,3 +24,10 @@ def seconds(milliseconds: int | None) -> str:
     value = milliseconds / 1000
     text = f"{value:.2f}" if value < 1 else f"{value:.1f}"
     return text.rstrip("0").rstrip(".") + " s" if "." in text else text + " s"
+
+
+@register.simple_tag(takes_context=True)
+def tool_card(context: template.Context, call) -> SafeString:
+    """A waiting call's card (assistant.display.prepare_cards chose template and context)."""
+    card_context = {**call.card_context, "csrf_token": context.get("csrf_token")}
+    return mark_safe(render_to_string(call.card_template, card_context))  # a rendered template

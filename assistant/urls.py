@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from assistant import views
+from assistant.tools import views as tool_views
 
 app_name = "assistant"
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("new/", views.new_conversation, name="new"),
     path("messages/", views.send, name="send"),
     path("retry/", views.retry, name="retry"),
+    path("tools/", tool_views.tool_settings, name="tool_settings"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/messages/", views.send, name="send_to"),
     path("c/<int:pk>/rename/", views.rename_conversation, name="rename"),

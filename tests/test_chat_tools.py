@@ -196,3 +196,16 @@ async def test_a_turn_ends_after_the_step_limit_with_a_note(client, local_model,
     assert steps[-1].error_kind == "too_many_steps"
     assert f"stopped after {MAX_STEPS} steps" in steps[-1].error_message
     assert f"stopped after {MAX_STEPS} steps" in events[-1]
+
+
+async def test_tools_disabled_in_chat_settings_are_not_sent(client, local_model, fake_openai):
+    page = await client.get("/assistant/")
+    assert 'hx-get="/assistant/tools/"' in page.text  # the chat settings menu
+    saved = await client.post("/assistant/tools/", {"mode-items": "disabled", "mode-prompts": "disabled"})
+    assert saved.status_code == 302
+    await read_events(
+        await client.post("/assistant/messages/", {"message": "Hi", "model": local_model})
+    )
+    sent = {t["function"]["name"] for t in fake_openai.last_body["tools"]}
+    assert "items" not in sent and "prompts" not in sent
+    assert "schema" in sent

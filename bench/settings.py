@@ -10,3 +10,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Whitenoise looks for collected files here; the sources will do (no warning at start-up).
+STATIC_ROOT = BASE_DIR / "static"  # noqa: F405

@@ -12,7 +12,9 @@ the answer (our endpoint). Total time ends with the last byte of the stream.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -89,7 +91,15 @@ def chat_client() -> httpx.AsyncClient:
     )
 
 
-async def chat_stream(client: httpx.AsyncClient, target: ChatTarget) -> Sample:
+async def chat_stream(
+    client: httpx.AsyncClient,
+    target: ChatTarget,
+    *,
+    until: asyncio.Event | None = None,
+    on_first: Callable[[], None] | None = None,
+) -> Sample:
+    """One message to our endpoint, read to the end of the stream, or, once `until` is set,
+    closed by the client (the held streams of the concurrency ramp)."""
     url = f"{target.base_url}/assistant/c/{target.conversation_id}/messages/"
     headers = {
         "Cookie": f"sessionid={target.session_key}; csrftoken={CSRF_TOKEN}",
@@ -115,8 +125,12 @@ async def chat_stream(client: httpx.AsyncClient, target: ChatTarget) -> Sample:
                     chunks += found
                     if first is None:
                         first = time.perf_counter()
+                        if on_first is not None:
+                            on_first()
                 # Keep enough bytes to find a marker cut in two by the read boundary.
                 tail = window[-(len(TEXT_APPEND) - 1) :]
+                if until is not None and until.is_set():
+                    break
     except httpx.HTTPError as error:
         return Sample(None, time.perf_counter() - started, chunks, type(error).__name__)
     end = time.perf_counter()

@@ -1,0 +1,213 @@
+"""The run's results: the table printed at the end, bench/RESULTS.md and the SVG plot, both
+rendered from templates in bench/templates/ (Django's template engine, standalone)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.template import Context, Engine
+
+from bench import concurrency, stats
+from bench.measure import Series
+from bench.pages import PageResult
+
+TEMPLATES = Path(__file__).with_name("templates")
+TTFT_ADDED_TARGET = 0.010
+BURST_RATIO_TARGET = 1.3
+OPEN_STREAMS_TARGET = 500
+QUERIES_TARGET = 15
+
+
+@dataclass
+class Results:
+    plan: Any
+    peers: bool
+    machine: Any = None
+    database: str = ""
+    series: list[Series] = field(default_factory=list)
+    pages: list[PageResult] = field(default_factory=list)
+    ramp: list[concurrency.Level] = field(default_factory=list)
+    app_log_tail: str = ""
+
+    def get(self, path: str, concurrency: int) -> Series | None:
+        return next(
+            (s for s in self.series if s.path == path and s.concurrency == concurrency), None
+        )
+
+
+def _ms(seconds: float | None, digits: int = 1) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    streams: int
+    ttft_median: str
+    ttft_p95: str
+    total_median: str
+    total_p95: str
+    wall: str
+    ttft_added: str
+    total_ratio: str
+    failed: int
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def stream_rows(results: Results) -> list[Row]:
+    from bench.run import DIRECT, PATH_LABELS
+
+    rows = []
+    for concurrency_level in sorted({s.concurrency for s in results.series}):
+        base = results.get(DIRECT, concurrency_level)
+        for series in results.series:
+            if series.concurrency != concurrency_level:
+                continue
+            added = None
+            if series.path != DIRECT and base and series.ttft_median is not None:
+                added = series.ttft_median - (base.ttft_median or 0)
+            rows.append(
+                Row(
+                    label=PATH_LABELS[series.path],
+                    streams=concurrency_level,
+                    ttft_median=_ms(series.ttft_median),
+                    ttft_p95=_ms(series.ttft_p95),
+                    total_median=_ms(series.total_median),
+                    total_p95=_ms(series.total_p95),
+                    wall=_ms(series.wall_median, 0),
+                    ttft_added="" if series.path == DIRECT else f"{_ms(added)} ms",
+                    total_ratio=""
+                    if series.path == DIRECT
+                    else _ratio(stats.ratio(series.total_median, base.total_median if base else None)),
+                    failed=len(series.errors),
+                )
+            )
+    return rows
+
+
+def targets(results: Results) -> list[Target]:
+    from bench.run import DIRECT, LITELLM, OURS_1
+
+    found: list[Target] = []
+    one_direct, one_ours = results.get(DIRECT, 1), results.get(OURS_1, 1)
+    if one_direct and one_ours and one_ours.ttft_median is not None:
+        added = one_ours.ttft_median - (one_direct.ttft_median or 0)
+        found.append(Target("TTFT added by our stack, 1 stream (median)", "≤ 10 ms",
+                            f"{added * 1000:.1f} ms", added <= TTFT_ADDED_TARGET))  # fmt: skip
+    burst = results.plan.burst
+    direct, ours, peer = results.get(DIRECT, burst), results.get(OURS_1, burst), results.get(LITELLM, burst)
+    if direct and ours:
+        ratio = stats.ratio(ours.total_median, direct.total_median)
+        found.append(Target(f"Total time, {burst} concurrent streams, ours ÷ direct (median per stream)",
+                            f"≤ {BURST_RATIO_TARGET}×", _ratio(ratio),
+                            ratio is not None and ratio <= BURST_RATIO_TARGET))  # fmt: skip
+        if peer:
+            peer_ratio = stats.ratio(peer.total_median, direct.total_median)
+            found.append(Target(f"Overhead ratio at {burst} streams, ours vs LiteLLM",
+                                "ours < LiteLLM", f"{_ratio(ratio)} vs {_ratio(peer_ratio)}",
+                                None if ratio is None or peer_ratio is None else ratio < peer_ratio))  # fmt: skip
+        else:
+            found.append(Target(f"Overhead ratio at {burst} streams, ours vs LiteLLM",
+                                "ours < LiteLLM", "not measured (make bench PEERS=1)", None))  # fmt: skip
+    if results.ramp:
+        top = concurrency.best(results.ramp)
+        held = top.streams if top else 0
+        capped = top is not None and top is results.ramp[-1] and top.streams == results.plan.levels[-1]
+        found.append(Target("Streams held open by one worker with p95 TTFT ≤ 1 s",
+                            f"≥ {OPEN_STREAMS_TARGET}",
+                            f"{held}{'+ (the largest level tried)' if capped else ''}",
+                            held >= OPEN_STREAMS_TARGET))  # fmt: skip
+    for page in results.pages:
+        if page.name in ("Settings → AI", "Chat page"):
+            found.append(Target(f"SQL queries, {page.name} ({page.size})", f"≤ {QUERIES_TARGET}",
+                                str(page.queries), page.queries <= QUERIES_TARGET))  # fmt: skip
+    return found
+
+
+def _mark(met: bool | None) -> str:
+    return {True: "met", False: "MISSED", None: "–"}[met]
+
+
+def table(results: Results) -> str:
+    """The plain-text summary printed at the end of the run."""
+    lines = []
+    header = f"{'path':<46} {'streams':>7} {'TTFT med':>9} {'TTFT p95':>9} {'total med':>10} {'total p95':>10} {'round':>7} {'TTFT added':>11} {'total ×':>8} {'failed':>6}"
+    lines += [header, "-" * len(header)]
+    for row in stream_rows(results):
+        lines.append(
+            f"{row.label:<46} {row.streams:>7} {row.ttft_median:>9} {row.ttft_p95:>9} "
+            f"{row.total_median:>10} {row.total_p95:>10} {row.wall:>7} {row.ttft_added:>11} "
+            f"{row.total_ratio:>8} {row.failed:>6}"
+        )
+    lines.append("(times in ms; 'round' = first start to last end of a round, median)")
+    if results.ramp:
+        lines += ["", f"{'open streams':>12} {'p95 TTFT':>9} {'median':>7} {'peak open':>9} {'RSS MiB':>8} {'KiB/stream':>10} {'threads':>7} {'failed':>6}"]
+        for level in results.ramp:
+            per = level.bytes_per_stream
+            lines.append(
+                f"{level.streams:>12} {_ms(level.ttft_p95, 0):>9} {_ms(level.ttft_median, 0):>7} "
+                f"{level.peak_open:>9} {level.rss_peak / 2**20:>8.0f} "
+                f"{'–' if per is None else f'{per / 1024:.0f}':>10} {level.threads_peak:>7} "
+                f"{len(level.errors):>6}"
+            )
+    if results.pages:
+        lines += ["", f"{'page':<16} {'size':<28} {'queries':>7} {'median ms':>9} {'p95 ms':>7} {'status':>6}"]
+        for page in results.pages:
+            lines.append(
+                f"{page.name:<16} {page.size:<28} {page.queries:>7} {page.median * 1000:>9.1f} "
+                f"{page.p95 * 1000:>7.1f} {page.status:>6}"
+            )
+    lines += ["", "Targets:"]
+    for target in targets(results):
+        lines.append(f"  [{_mark(target.met):>6}] {target.name}: {target.measured} (goal {target.goal})")
+    return "\n".join(lines)
+
+
+def write(results: Results, markdown_path: Path, plot_path: Path) -> None:
+    from bench import plot
+
+    svg_engine = Engine(dirs=[str(TEMPLATES)], autoescape=True)
+    svg = svg_engine.get_template("plot.svg").render(Context(plot.figure(results)))
+    plot_path.write_text(svg)
+    text_engine = Engine(dirs=[str(TEMPLATES)], autoescape=False)
+    context = {
+        "results": results,
+        "machine": results.machine,
+        "plan": results.plan,
+        "rows": stream_rows(results),
+        "targets": [(t, _mark(t.met)) for t in targets(results)],
+        "levels": [
+            {
+                "streams": level.streams,
+                "p95": _ms(level.ttft_p95, 0),
+                "median": _ms(level.ttft_median, 0),
+                "peak_open": level.peak_open,
+                "rss": f"{level.rss_peak / 2**20:.0f}",
+                "per_stream": "–" if level.bytes_per_stream is None else f"{level.bytes_per_stream / 1024:.0f}",
+                "threads": level.threads_peak,
+                "failed": len(level.errors),
+                "passed": level.passed,
+            }
+            for level in results.ramp
+        ],
+        "pages": [
+            {"page": p, "median": f"{p.median * 1000:.1f}", "p95": f"{p.p95 * 1000:.1f}"}
+            for p in results.pages
+        ],
+        "plot_name": plot_path.name,
+        "rss_idle": f"{results.ramp[0].rss_idle / 2**20:.0f}" if results.ramp else "–",
+    }
+    markdown_path.write_text(text_engine.get_template("results.md").render(Context(context)))

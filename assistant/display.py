@@ -11,7 +11,7 @@ from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
 from assistant import attachments, page_context
 from assistant.models import Attachment, Conversation, Message, ToolCall
-from assistant.usage import models_for_user
+from assistant.usage import models_for_user, remaining_budget
 
 RECENT_CONVERSATIONS = 50
 
@@ -147,4 +147,5 @@ def chat_context(
         "in_panel": in_panel,
         "attachment_accept": attachments.ACCEPT,
         "conversations": conversations_for(user),
+        "tokens_left": remaining_budget(user, current),
     }

@@ -17,7 +17,7 @@ from functools import lru_cache
 from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
 
-from assistant import chat, display
+from assistant import chat, display, usage
 from assistant.models import Message
 
 _SENTINEL = "\x00chunk\x00"
@@ -58,8 +58,16 @@ def turn_started_event(turn: chat.Turn, page: dict[str, object]) -> bytes:
     return sse(render_to_string("assistant/stream/turn_started.html", context))
 
 
-def message_event(template: str, message: Message, csrf_token: object = None) -> bytes:
-    return sse(render_to_string(template, {"message": message, "csrf_token": csrf_token}))
+def message_event(
+    template: str, message: Message, csrf_token: object = None, extra: str = ""
+) -> bytes:
+    return sse(render_to_string(template, {"message": message, "csrf_token": csrf_token}) + extra)
+
+
+async def budget_fragment(turn: chat.Turn) -> str:
+    """The user's daily tokens left (usage controls), to refresh after every step."""
+    tokens_left = await usage.aremaining_budget(turn.user, turn.current)
+    return render_to_string("assistant/stream/budget.html", {"tokens_left": tokens_left})
 
 
 async def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
@@ -78,6 +86,11 @@ async def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) ->
                 message.can_retry = message.status == Message.Status.ERROR
                 if message.status in display.WAITING:
                     await sync_to_async(display.prepare_cards)([message], turn.user, turn.current)
-                yield message_event("assistant/stream/message_final.html", message, csrf_token)
+                yield message_event(
+                    "assistant/stream/message_final.html",
+                    message,
+                    csrf_token,
+                    extra=await budget_fragment(turn),
+                )
             elif isinstance(event, chat.StepStarted):
                 yield message_event("assistant/stream/message_added.html", event.message, csrf_token)

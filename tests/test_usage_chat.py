@@ -170,3 +170,40 @@ async def test_restricted_group_sees_only_its_models_and_cannot_post_another(
     assert allowed.status_code == 200
     await read_events(allowed)
     assert len(fake_openai.generation_requests()) == 1
+
+
+async def test_chat_shows_each_replys_tokens_and_the_budget_left(
+    client, app_user, fake_openai, settings
+):
+    model = await sync_to_async(add_local_provider)(fake_openai)
+    await sync_to_async(configure)(settings=settings, daily_token_budget=1_000)
+    fake_openai.script(HUNDRED_TOKENS)
+
+    events = await read_events(await client.post(SEND, {"message": "Hi", "model": model}))
+
+    final = events[-1]  # the answer's final render, with the budget left
+    assert "Here you are." in final
+    assert "20 in · 80 out tokens" in final
+    assert final.endswith(
+        '<hx-partial hx-target="#chat-budget" hx-swap="outerHTML">'
+        '<p id="chat-budget" class="chat-budget" aria-live="polite">900 tokens left today</p>'
+        "</hx-partial>"
+    )
+    page = await client.get(reverse("assistant:index"))
+    assert (
+        '<p id="chat-budget" class="chat-budget" aria-live="polite">900 tokens left today</p>'
+        in (page.text)
+    )
+
+
+async def test_no_budget_shows_no_tokens_left(client, fake_openai, settings):
+    model = await sync_to_async(add_local_provider)(fake_openai)
+    await sync_to_async(configure)(settings=settings, daily_token_budget=None)
+
+    events = await read_events(await client.post(SEND, {"message": "Hi", "model": model}))
+    page = await client.get(reverse("assistant:index"))
+
+    hidden = '<p id="chat-budget" class="chat-budget" aria-live="polite" hidden></p>'
+    assert hidden in events[-1]
+    assert hidden in page.text
+    assert "left today" not in page.text

@@ -44,6 +44,7 @@ from assistant.providers.events import (
     ToolCall,
     Usage,
 )
+from assistant.system_prompt import build_system_prompt
 from assistant.turn_tools import NO_TOOLS, TurnTools
 
 logger = logging.getLogger(__name__)
@@ -329,28 +330,35 @@ async def begin_resume(
 # Building the request --------------------------------------------------------------------
 
 
-def _history_sync(conversation_id: int, before_id: int) -> tuple[list[ChatMessage], Message | None]:
-    rows = list(
-        Message.objects.filter(conversation_id=conversation_id, pk__lt=before_id)
+# The most recent messages loaded for a turn; trimming to the context window drops more.
+HISTORY_LIMIT = 500
+
+
+def _history_sync(turn: Turn) -> tuple[list[ChatMessage], str]:
+    """The stored history before the turn's reply, and the turn's system prompt: one trip to
+    the ORM thread."""
+    recent = (
+        Message.objects.filter(conversation_id=turn.conversation.pk, pk__lt=turn.reply.pk)
         .exclude(status=Message.Status.STREAMING)
-        .prefetch_related("tool_calls")
-        .order_by("created_at", "id")
+        .order_by("-created_at", "-id")[:HISTORY_LIMIT]
     )
+    rows = list(reversed(recent.prefetch_related("tool_calls")))
     files: dict[int, list[AttachmentData]] = {}
-    for row in Attachment.objects.filter(message__in=[r for r in rows if r.role == "user"]):
-        files.setdefault(row.message_id, []).append(
-            AttachmentData(row.filename, row.content_type, bytes(row.data))
-        )
-    last_question = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
-    return history.to_chat_messages(rows, files), last_question
+    if rows:
+        for row in Attachment.objects.filter(
+            message__conversation_id=turn.conversation.pk, message_id__gte=rows[0].pk,
+            message_id__lt=turn.reply.pk,
+        ):  # fmt: skip
+            files.setdefault(row.message_id, []).append(
+                AttachmentData(row.filename, row.content_type, bytes(row.data))
+            )
+    question = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
+    return history.to_chat_messages(rows, files), _system_prompt(turn, question)
 
 
 def _system_prompt(turn: Turn, question: Message | None) -> str:
-    """Seam for the system prompt (issue 6/7): assistant.system_prompt builds it from the
-    custom or default prompt, the date, the user's name, the page and a prompt's extra
-    instructions."""
-    from assistant.system_prompt import build_system_prompt
-
+    """The custom or default prompt with the date, the user's name, the page and a chosen
+    prompt's extra instructions (assistant.system_prompt)."""
     return build_system_prompt(
         current=turn.current,
         user=turn.user,
@@ -361,9 +369,8 @@ def _system_prompt(turn: Turn, question: Message | None) -> str:
 
 async def build_request(turn: Turn) -> tuple[ChatRequest, bool]:
     """The provider request for the turn's next step, and whether history was trimmed."""
-    messages, question = await sync_to_async(_history_sync)(turn.conversation.pk, turn.reply.pk)
+    messages, system_prompt = await sync_to_async(_history_sync)(turn)
     specs = await turn.tools.specs()
-    system_prompt = await sync_to_async(_system_prompt)(turn, question)
     trimmed = history.trim(messages, model=turn.model, system_prompt=system_prompt, tools=specs)
     request = ChatRequest(
         model=turn.model,

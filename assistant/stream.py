@@ -70,8 +70,13 @@ async def budget_fragment(turn: chat.Turn) -> str:
     return render_to_string("assistant/stream/budget.html", {"tokens_left": tokens_left})
 
 
-async def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
-    """The whole SSE body of one turn."""
+def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
+    """The whole SSE body of one turn. However it ends (finished, failed, or closed because
+    the client went away), the turn's budget reservation is released."""
+    return usage.releasing(turn.admission, _turn_events(turn, page))
+
+
+async def _turn_events(turn: chat.Turn, page: dict[str, object] | None) -> AsyncIterator[bytes]:
     page = page or {}
     csrf_token = page.get("csrf_token")
     yield turn_started_event(turn, page)

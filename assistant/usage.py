@@ -3,14 +3,13 @@ per-minute rate limit and the daily token budget) before any provider call.
 
 How the chat uses it, per message:
 
-    admission = await admit(user, current, model, estimated_input_tokens=n)
+    admission = await admit(user, current, model)
     if not admission.admitted:
         ...answer admission.status (429) with admission.message and admission.headers
-    try:
-        for each provider call:
-            await arecord_usage(user=..., model=..., usage=..., duration_ms=..., outcome=...)
-    finally:
-        await settle(admission)
+    ...for each provider call:
+        await arecord_usage(user=..., model=..., usage=..., duration_ms=..., outcome=...)
+    ...when the message ends: await settle(admission), or stream the answer through
+    releasing(admission, events), which settles however the stream ends.
 
 Admission is atomic across workers and hosts. Every admission for a user runs in one
 transaction that first writes that user's UsageLock row, so a second admission for the same
@@ -24,11 +23,14 @@ overshot only by messages already in flight when it ran out.
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
@@ -51,6 +53,7 @@ RECENT_CALLS = 20
 MILLION = Decimal(1_000_000)
 
 OK, STOPPED, INTERRUPTED = "ok", "stopped", "interrupted"
+T = TypeVar("T")
 
 
 # Per-group model access ------------------------------------------------------------------
@@ -339,3 +342,14 @@ def settle_sync(admission: Admission) -> None:
 
 async def settle(admission: Admission) -> None:
     await sync_to_async(settle_sync)(admission)
+
+
+async def releasing(admission: Admission, body: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Pass a streamed answer through and settle its admission when the stream ends, however
+    it ends: finished, failed, or closed because the client went away."""
+    try:
+        async with aclosing(body):  # type: ignore[type-var]
+            async for part in body:
+                yield part
+    finally:
+        await asyncio.shield(settle(admission))

@@ -4,6 +4,7 @@ the real chat views and provider SDKs talking to the fake OpenAI-compatible serv
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -207,3 +208,28 @@ async def test_no_budget_shows_no_tokens_left(client, fake_openai, settings):
     assert hidden in events[-1]
     assert hidden in page.text
     assert "left today" not in page.text
+
+
+def test_a_client_that_hangs_up_mid_answer_releases_the_reservation(
+    asgi_server, fake_openai, app_user, settings
+):
+    model = add_local_provider(fake_openai)
+    configure(settings=settings, daily_token_budget=100_000)
+    fake_openai.script(Reply(text="word " * 400, chunk_size=5, delay=0.02))
+    cookies, headers = _browser_session(asgi_server.url, app_user)
+
+    with httpx.Client(base_url=asgi_server.url, cookies=cookies, headers=headers) as client:
+        with client.stream("POST", SEND, data={"message": "A long story", "model": model}) as r:
+            assert r.status_code == 200
+            received = ""
+            for text in r.iter_text():
+                received += text
+                if received.count("beforeend") > 10:
+                    assert UsageReservation.objects.filter(settled_at__isnull=True).exists()
+                    break  # the client hangs up here
+
+    deadline = time.monotonic() + 10
+    while UsageReservation.objects.filter(settled_at__isnull=True).exists():
+        assert time.monotonic() < deadline, "the reservation was not released"
+        time.sleep(0.05)
+    assert UsageRecord.objects.get().outcome == "interrupted"

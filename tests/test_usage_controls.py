@@ -361,3 +361,40 @@ def test_restricted_model_no_longer_allowed_disappears(app_user):
     current = configure(openai_allowed_models=["gpt-5"])
 
     assert usage.models_for_user(app_user, current) == ()
+
+
+async def _parts(*parts: str, fail: bool = False):
+    for part in parts:
+        yield part
+    if fail:
+        raise RuntimeError("the stream broke")
+
+
+async def _reserved(user) -> bool:
+    return await UsageReservation.objects.filter(user=user, settled_at__isnull=True).aexists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_streamed_answer_releases_its_reservation_however_it_ends(app_user):
+    from asgiref.sync import sync_to_async
+
+    current = await sync_to_async(configure)(daily_token_budget=10_000)
+    model = current.model("openai:gpt-5")
+
+    finished = await usage.admit(app_user, current, model)
+    assert [p async for p in usage.releasing(finished, _parts("a", "b"))] == ["a", "b"]
+    assert not await _reserved(app_user)
+
+    failed = await usage.admit(app_user, current, model)
+    with pytest.raises(RuntimeError):
+        async for _ in usage.releasing(failed, _parts("a", fail=True)):
+            pass
+    assert not await _reserved(app_user)
+
+    abandoned = await usage.admit(app_user, current, model)  # the client went away
+    stream = usage.releasing(abandoned, _parts("a", "b", "c"))
+    assert await anext(stream) == "a"
+    assert await _reserved(app_user)
+    await stream.aclose()
+    assert not await _reserved(app_user)
+    await sync_to_async(connections.close_all)()

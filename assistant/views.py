@@ -353,6 +353,10 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         pk=pk,
         message__conversation__user=request.user,
     )
+    if not tool_turn.takes_decision(call, decision):
+        return HttpResponse(
+            "This tool call does not take that decision.", status=409, content_type="text/plain"
+        )
     message = call.message
     if decision == "answer":
         errors = tool_turn.answer(call, request.user, request.POST)

@@ -200,6 +200,13 @@ def _is_question(row: ToolCallRow) -> bool:
     return bool(tool and tool.interactive)
 
 
+def takes_decision(row: ToolCallRow, decision: str) -> bool:
+    """Questions (ask_user) are answered or dismissed; other calls are approved or denied."""
+    if _is_question(row):
+        return decision in ("answer", "dismiss")
+    return decision in ("approve", "deny")
+
+
 # -- what the page shows and the user's decisions ------------------------------------------
 
 

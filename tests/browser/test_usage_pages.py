@@ -78,3 +78,47 @@ def test_manager_restricts_a_group_to_one_model(page, settings_manager, app_user
     assert (policy.daily_token_budget, policy.allowed_models) == (20_000, ["openai:gpt-5-mini"])
     assert page.locator(f"#group-{group.pk}").get_by_label("GPT-5 Mini").is_checked()
     assert violations == []
+
+
+def test_chat_shows_the_tokens_left_and_the_budget_refusal(page, app_user, fake_openai, settings):
+    from tests.chat_setup import add_local_provider
+    from tests.chat_setup import configure as configure_chat
+    from tests.fakes.script import Reply
+
+    add_local_provider(fake_openai)
+    configure_chat(settings=settings, daily_token_budget=150)
+    answer = Reply(text="A short answer.", input_tokens=20, output_tokens=80)
+    fake_openai.script(answer, answer)
+    violations = _csp_violations(page)
+    log_in(page, "app-user")
+
+    page.get_by_role("button", name="Assistant", exact=True).click()
+    panel = page.get_by_role("complementary", name="Assistant panel")
+    budget = panel.locator("#chat-budget")
+    budget.wait_for()
+    assert budget.inner_text() == "150 tokens left today"
+    message_box = panel.get_by_role("textbox", name="Message")
+    message_box.fill("Hello")
+    message_box.press("Enter")
+
+    panel.locator(".message-assistant.status-complete").wait_for()
+    assert "20 in · 80 out tokens" in panel.locator(".message-assistant").inner_text()
+    page.wait_for_function(
+        "() => document.querySelector('#chat-budget').textContent === '50 tokens left today'"
+    )
+
+    # 50 tokens left: the next message may still start, and it uses up the budget.
+    message_box.fill("And another thing")
+    message_box.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#chat-budget').textContent === '0 tokens left today'"
+    )
+    message_box.fill("One more")
+    message_box.press("Enter")
+    refusal = panel.get_by_role("alert")
+    refusal.wait_for()
+    assert "Your daily token budget is used up; it resets at 00:00 UTC" in refusal.inner_text()
+    assert len(fake_openai.generation_requests()) == 2
+    assert violations == []
+    if path := os.environ.get("USAGE_SCREENSHOT"):
+        page.screenshot(path=path.replace(".png", "-chat.png"))

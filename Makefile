@@ -59,5 +59,10 @@ test-load: install
 	@$(BIN)/pytest -m load -s $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no load tests: failing."; exit 1; fi; exit $$rc
 
+# Performance (bench/, results in bench/RESULTS.md): `make bench`; `make bench PEERS=1` also
+# measures LiteLLM's proxy (installed on first use into bench/.peers/, its own virtualenv).
+bench: install
+	$(BIN)/python -m bench $(if $(filter 1,$(PEERS)),--peers,)
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -46,8 +46,8 @@ class Plan:
     burst_rounds: int = 6
     warmups: int = 5
     users: int = 200
-    levels: tuple[int, ...] = (50, 100, 200, 400, 600, 800, 1000, 1200, 1500)
-    arrival_rate: float = 50.0  # new streams per second during the ramp
+    levels: tuple[int, ...] = (50, 100, 200, 300, 400, 500, 600, 800, 1000)
+    arrival_rate: float = 25.0  # new streams per second during the ramp
     slow_chunks: int = 120
     slow_delay: float = 0.5  # seconds before each chunk of the held streams (the first too)
     providers: int = 10

@@ -282,7 +282,7 @@ def admit_sync(
             .order_by("created_at")
             .values_list("created_at", flat=True)
         )
-        limit = current.rate_limit_per_minute
+        limit = max(1, current.rate_limit_per_minute)
         if len(recent) >= limit:
             # The message that must leave the window before another one fits.
             frees_at = recent[len(recent) - limit] + RATE_WINDOW

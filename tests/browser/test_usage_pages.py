@@ -78,6 +78,8 @@ def test_manager_restricts_a_group_to_one_model(page, settings_manager, app_user
     assert (policy.daily_token_budget, policy.allowed_models) == (20_000, ["openai:gpt-5-mini"])
     assert page.locator(f"#group-{group.pk}").get_by_label("GPT-5 Mini").is_checked()
     assert violations == []
+    if path := os.environ.get("USAGE_SCREENSHOT"):
+        page.screenshot(path=path.replace(".png", "-groups.png"), full_page=True)
 
 
 def test_chat_shows_the_tokens_left_and_the_budget_refusal(page, app_user, fake_openai, settings):

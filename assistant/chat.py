@@ -6,10 +6,13 @@ small UI events that `assistant.stream` turns into Server-Sent Events. Nothing h
 HTML or knows which SDK answers.
 
 Per chunk the loop does no database work: the answer is saved at the end of each step, plus
-at most one progress save per second, and the Stop flag (Message.stop_requested, set by any
-worker) is read at most every STOP_POLL_SECONDS. A step that asks for tools runs them and the
-loop goes on, at most MAX_STEPS provider calls per turn; a tool that needs the user's approval
-ends the stream with the turn paused, and `continue_turn` resumes it in a new stream.
+at most one progress save per second, and the Stop flag (Message.stop_requested, set by
+whichever worker serves the Stop button) is read every half second; both go through
+assistant.stream_watch, batched for all streams of the process. While the provider streams,
+the request holds no database connection. A step that asks for tools runs them and the loop
+goes on, at most MAX_STEPS provider calls per turn; a call that needs the user (approval, an
+answer) ends the stream with the turn paused, and `begin_resume` continues it in a new
+stream once the user decided.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ai_settings.catalog import AvailableModel
@@ -44,6 +47,7 @@ from assistant.providers.events import (
     ToolCall,
     Usage,
 )
+from assistant.stream_watch import stream_watch
 from assistant.system_prompt import build_system_prompt
 from assistant.turn_tools import NO_TOOLS, TurnTools
 
@@ -51,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
 MAX_STEPS = 10
-STOP_POLL_SECONDS = 0.5
 PROGRESS_SAVE_SECONDS = 1.0
 TITLE_LENGTH = 60
 
@@ -384,6 +387,7 @@ async def build_request(turn: Turn) -> tuple[ChatRequest, bool]:
 # Streaming one step ----------------------------------------------------------------------
 
 _END = object()
+_STOP = object()
 
 
 @dataclass(frozen=True)
@@ -392,8 +396,8 @@ class _Failed:
 
 
 class _EventPump:
-    """Reads the adapter's events in a task of its own, so the loop can look at the Stop
-    flag while the provider is silent (a long think, a stalled connection)."""
+    """Reads the adapter's events in a task of its own, so a Stop can end the step at once,
+    even while the provider is silent (a long think, a stalled connection)."""
 
     def __init__(self, events: AsyncIterator[Event]) -> None:
         self._queue: asyncio.Queue[object] = asyncio.Queue()
@@ -411,17 +415,13 @@ class _EventPump:
         finally:
             self._queue.put_nowait(_END)
 
-    async def next(self, timeout: float) -> object | None:
-        """The next event, _END, a _Failed, or None when `timeout` passed first."""
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            pass
-        try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                return await self._queue.get()
-        except TimeoutError:
-            return None
+    def interrupt(self) -> None:
+        """Stop requested: the loop ends the step when it reaches this."""
+        self._queue.put_nowait(_STOP)
+
+    async def next(self) -> object:
+        """The next event, or _END, _STOP or a _Failed."""
+        return await self._queue.get()
 
     async def close(self) -> None:
         if not self._task.done():
@@ -450,16 +450,11 @@ class _Step:
             self.first_token_at = time.monotonic()
 
 
-async def _stop_requested(message_id: int) -> bool:
-    return await Message.objects.filter(pk=message_id, stop_requested=True).aexists()
-
-
-async def _save_progress(message: Message, step: _Step) -> None:
-    message.content = "".join(step.text)
-    message.reasoning = "".join(step.reasoning)
-    await Message.objects.filter(pk=message.pk).aupdate(
-        content=message.content, reasoning=message.reasoning
-    )
+def _release_connection() -> None:
+    """An answer can stream for minutes: meanwhile the request gives its database connection
+    back (the stream's own database work goes through assistant.stream_watch)."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 async def _stream_step(
@@ -467,24 +462,16 @@ async def _stream_step(
 ) -> AsyncIterator[TurnEvent]:
     adapter = get_adapter(turn.current.connections[turn.model.provider_key])
     pump = _EventPump(adapter.stream(request))
-    next_poll = time.monotonic() + STOP_POLL_SECONDS
+    watch = stream_watch()
+    watch.watch(message.pk, pump.interrupt)
+    await sync_to_async(_release_connection)()  # while the provider request is on its way
     last_save = time.monotonic()
-    saved_chars = 0
     try:
         while True:
-            item = await pump.next(next_poll - time.monotonic())
-            now = time.monotonic()
-            if now >= next_poll:
-                next_poll = now + STOP_POLL_SECONDS
-                if await _stop_requested(message.pk):
-                    step.stopped = True
-                    return
-                chars = sum(map(len, step.text)) + sum(map(len, step.reasoning))
-                if now - last_save >= PROGRESS_SAVE_SECONDS and chars != saved_chars:
-                    await _save_progress(message, step)
-                    last_save, saved_chars = now, chars
-            if item is None:
-                continue
+            item = await pump.next()
+            if item is _STOP:
+                step.stopped = True
+                return
             if item is _END:
                 return
             if isinstance(item, _Failed):
@@ -511,7 +498,12 @@ async def _stream_step(
             elif isinstance(item, ProviderError):
                 step.error = item
                 return
+            now = time.monotonic()
+            if now - last_save >= PROGRESS_SAVE_SECONDS:
+                watch.save_progress(message.pk, "".join(step.text), "".join(step.reasoning))
+                last_save = now
     finally:
+        watch.forget(message.pk)
         await pump.close()
 
 

@@ -1,0 +1,109 @@
+"""The database work of every answer streaming in this process, batched: one task per event
+loop reads the Stop flags of all of them and writes their progress, every TICK seconds.
+
+Why: with hundreds of concurrent streams, a query per stream per half second (and one
+database connection held per stream) would swamp the database. Here the cost per tick is one
+SELECT for all Stop flags plus one UPDATE per stream that has new text, on one dedicated
+thread and connection. The Stop flag itself lives in the database (Message.stop_requested,
+set by whichever worker serves the Stop button); this process only remembers which of its own
+streams to look for, and forgets each when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.db import DatabaseError, close_old_connections
+
+from assistant.models import Message
+
+logger = logging.getLogger(__name__)
+
+TICK = 0.5  # seconds between two reads of the Stop flags
+
+# One thread, so one database connection, for the ticks of every event loop.
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-stream-watch")
+
+
+@dataclass
+class _Watched:
+    on_stop: Callable[[], None]
+    progress: tuple[str, str] | None = None  # (content, reasoning) not saved yet
+
+
+def _tick_sync(ids: list[int], progress: dict[int, tuple[str, str]]) -> set[int]:
+    """Save progress (only while the message still streams, so a late tick never overwrites
+    the final save) and return the ids whose Stop flag is set."""
+    close_old_connections()
+    try:
+        for message_id, (content, reasoning) in progress.items():
+            Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+                content=content, reasoning=reasoning
+            )
+        return set(
+            Message.objects.filter(pk__in=ids, stop_requested=True).values_list("pk", flat=True)
+        )
+    finally:
+        close_old_connections()  # honours CONN_MAX_AGE (0: closed until the next tick)
+
+
+class StreamWatch:
+    """Per event loop: the streams to watch, and the task that ticks while there are any."""
+
+    def __init__(self) -> None:
+        self._watched: dict[int, _Watched] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, message_id: int, on_stop: Callable[[], None]) -> None:
+        self._watched[message_id] = _Watched(on_stop)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def forget(self, message_id: int) -> None:
+        self._watched.pop(message_id, None)
+
+    def save_progress(self, message_id: int, content: str, reasoning: str) -> None:
+        """Write this text at the next tick (the latest call wins)."""
+        watched = self._watched.get(message_id)
+        if watched is not None:
+            watched.progress = (content, reasoning)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._watched:
+            await asyncio.sleep(TICK)
+            progress = {}
+            for message_id, watched in self._watched.items():
+                if watched.progress is not None:
+                    progress[message_id] = watched.progress
+                    watched.progress = None
+            try:
+                stopped = await loop.run_in_executor(
+                    _executor, _tick_sync, list(self._watched), progress
+                )
+            except DatabaseError:  # a database hiccup must not end every stream's watch
+                logger.exception("Reading the chat's Stop flags failed; trying again")
+                continue
+            for message_id in stopped:
+                watched = self._watched.pop(message_id, None)
+                if watched is not None:
+                    watched.on_stop()
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamWatch] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def stream_watch() -> StreamWatch:
+    """The watch of the running event loop."""
+    loop = asyncio.get_running_loop()
+    found = _by_loop.get(loop)
+    if found is None:
+        found = _by_loop[loop] = StreamWatch()
+    return found

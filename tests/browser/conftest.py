@@ -36,13 +36,17 @@ def _browser_missing_reason() -> str | None:
     return None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    # Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    # thread for as long as the session-wide browser lives, and async tests cannot run then.
+    here = os.path.dirname(__file__)
+    items.sort(key=lambda item: str(item.fspath).startswith(here))
     reason = _browser_missing_reason()
     if reason is None:
         return
     if os.environ.get("CI") == "true":
         raise pytest.UsageError(f"Browser tests cannot run under CI: {reason}")
-    here = os.path.dirname(__file__)
     browser_items = [i for i in items if str(i.fspath).startswith(here)]
     if browser_items:
         print(f"\n!!!!! SKIPPING {len(browser_items)} BROWSER TESTS: {reason} !!!!!\n")

@@ -74,11 +74,13 @@ def bump_version() -> None:
 def compatible_providers(
     count: int, models_each: int, base_urls: Sequence[str] = ()
 ) -> list[CompatibleProvider]:
-    """`count` providers of `models_each` models; the first ones take `base_urls`."""
+    """`count` more providers of `models_each` models; the first ones take `base_urls`."""
     providers = []
+    existing = CompatibleProvider.objects.count()
     with transaction.atomic():
-        for number in range(count):
-            base_url = base_urls[number] if number < len(base_urls) else UNUSED_BASE_URL
+        for number in range(existing, existing + count):
+            index = number - existing
+            base_url = base_urls[index] if index < len(base_urls) else UNUSED_BASE_URL
             provider = CompatibleProvider.objects.create(
                 name=f"Provider {number + 1:02d}",
                 base_url=base_url,
@@ -88,15 +90,15 @@ def compatible_providers(
             CompatibleModel.objects.bulk_create(
                 CompatibleModel(
                     provider=provider,
-                    model_id=f"model-{index + 1:02d}",
-                    display_name=f"Model {index + 1:02d} of provider {number + 1:02d}",
+                    model_id=f"model-{model + 1:02d}",
+                    display_name=f"Model {model + 1:02d} of provider {number + 1:02d}",
                     context_window=128_000,
                     max_output=4096,
                     input_price=Decimal("0.50"),
                     output_price=Decimal("1.50"),
-                    position=index,
+                    position=model,
                 )
-                for index in range(models_each)
+                for model in range(models_each)
             )
             providers.append(provider)
         bump_version()

@@ -37,6 +37,9 @@ def _cache_key(connection: ProviderConnection, timeouts: Timeouts) -> tuple[Any,
 
 
 def _build(connection: ProviderConnection, timeouts: Timeouts) -> ProviderAdapter:
+    from assistant.providers import redaction
+
+    redaction.remember(connection)  # whatever its SDK logs, the secrets are scrubbed
     if connection.kind == "openai":
         from assistant.providers.openai_responses import ResponsesAdapter
 

@@ -87,8 +87,9 @@ class Reply:
 class HttpError:
     """Answer the request with an HTTP error in the provider's error body format.
 
-    `{key}` in the message is replaced by the API key the request carried, to check that a
-    key echoed back by a server never reaches a user.
+    `{key}` in the message is replaced by the API key the request carried, and `{header:Name}`
+    by that request header's value, to check that a secret echoed back by a server never
+    reaches a user.
     """
 
     status: int

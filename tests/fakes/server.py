@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -206,6 +207,11 @@ class FakeServer:
     def error_response(self, error: HttpError, recorded: RecordedRequest) -> JSONResponse:
         message = (error.message or self.default_error_message(error.status)).replace(
             "{key}", self.api_key_of(recorded)
+        )
+        message = re.sub(
+            r"\{header:([\w-]+)\}",
+            lambda match: recorded.headers.get(match.group(1).lower(), ""),
+            message,
         )
         headers = dict(error.headers)
         if error.retry_after is not None:

@@ -51,6 +51,7 @@ def _bar_panel(index: int, title: str, bars: list[tuple[str, float | None, float
         if median is None:
             continue
         top = scale(median * 1000)
+        whisker = scale((p95 or median) * 1000)
         x = x0 + LEFT_PAD + number * slot + slot * 0.18
         drawn.append(
             {
@@ -59,10 +60,11 @@ def _bar_panel(index: int, title: str, bars: list[tuple[str, float | None, float
                 "width": round(slot * 0.64, 1),
                 "height": round(BOTTOM - top, 1),
                 "center": round(x + slot * 0.32, 1),
-                "whisker": round(scale((p95 or median) * 1000), 1),
+                "whisker": round(whisker, 1),
+                "label_y": round(min(top, whisker), 1),
                 "color": COLORS[path],
                 "label": SHORT[path],
-                "value": f"{median * 1000:.1f}",
+                "value": f"{median * 1000:.1f}" if median < 0.1 else f"{median * 1000:.0f}",
             }
         )
     return {

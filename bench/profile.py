@@ -1,7 +1,7 @@
 """Where our worker's time goes while it streams: py-spy samples the one-worker app while the
 bench sends it streams, and the collapsed stacks are summed per function.
 
-    python -m bench.profile [--streams 200] [--concurrency 1] [--out bench/.profile]
+    python -m bench.profile [--streams 200] [--concurrency 1] [--chunks 200 --delay 0]
 
 Prints the functions with the most samples, by own time and by inclusive time, and keeps
 the collapsed stacks (for flamegraph tools) and a speedscope file in --out.
@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--chunks", type=int, default=200)
+    parser.add_argument("--delay", type=float, default=0.0, help="upstream seconds per chunk")
     parser.add_argument("--out", type=Path, default=HERE / ".profile")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,7 @@ def _profile(args: argparse.Namespace, env: environment.BenchEnvironment) -> Non
     call_command("migrate", verbosity=0)
     with ExitStack() as stack:
         fake = stack.enter_context(processes.fake_upstream(
-            env.child_env(), chunks=args.chunks, chunk_size=4, delay=0.0))  # fmt: skip
+            env.child_env(), chunks=args.chunks, chunk_size=4, delay=args.delay))  # fmt: skip
         seed.configure_ai()
         provider = seed.compatible_providers(1, 1, [fake.url + "/v1"])[0]
         users = seed.app_users(50)

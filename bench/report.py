@@ -30,6 +30,7 @@ class Results:
     pages: list[PageResult] = field(default_factory=list)
     ramp: list[concurrency.Level] = field(default_factory=list)
     app_log_tail: str = ""
+    load_at_end: str = ""
 
     def get(self, path: str, concurrency: int) -> Series | None:
         return next(
@@ -137,6 +138,22 @@ def targets(results: Results) -> list[Target]:
     return found
 
 
+def failures(results: Results) -> list[str]:
+    """What failed, per path and level: each distinct error with its count."""
+    from collections import Counter
+
+    from bench.run import PATH_LABELS
+
+    found = []
+    for series in results.series:
+        for error, count in Counter(series.errors).most_common(3):
+            found.append(f"{PATH_LABELS[series.path]}, {series.concurrency} at once: {count}× {error[:160]}")
+    for level in results.ramp:
+        for error, count in Counter(level.errors).most_common(3):
+            found.append(f"ramp, {level.streams} streams: {count}× {error[:160]}")
+    return found
+
+
 def _mark(met: bool | None) -> str:
     return {True: "met", False: "MISSED", None: "–"}[met]
 
@@ -170,6 +187,8 @@ def table(results: Results) -> str:
                 f"{page.name:<16} {page.size:<28} {page.queries:>7} {page.median * 1000:>9.1f} "
                 f"{page.p95 * 1000:>7.1f} {page.status:>6}"
             )
+    if failures(results):
+        lines += ["", "Failures:"] + [f"  {line}" for line in failures(results)]
     lines += ["", "Targets:"]
     for target in targets(results):
         lines.append(f"  [{_mark(target.met):>6}] {target.name}: {target.measured} (goal {target.goal})")
@@ -208,6 +227,9 @@ def write(results: Results, markdown_path: Path, plot_path: Path) -> None:
             for p in results.pages
         ],
         "plot_name": plot_path.name,
+        "failures": failures(results),
         "rss_idle": f"{results.ramp[0].rss_idle / 2**20:.0f}" if results.ramp else "–",
     }
-    markdown_path.write_text(text_engine.get_template("results.md").render(Context(context)))
+    markdown_path.write_text(
+        text_engine.get_template("results.md").render(Context(context, autoescape=False))
+    )

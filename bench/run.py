@@ -121,6 +121,7 @@ def main() -> None:
 
     results.machine = machine
     results.database = env.database_label
+    results.load_at_end = " / ".join(f"{value:.2f}" for value in os.getloadavg())
     print()
     print(report.table(results))
     report.write(results, args.results, args.plot)

@@ -440,12 +440,34 @@ class BaseProviderFormSet(RemovableFormSet):
             seen.add(name.casefold())
 
 
+# Caps on rows per post (a form error beyond them): a forged TOTAL_FORMS of a billion would
+# otherwise build Django's default 2,000 forms per formset, nested, for one request.
+MAX_PROVIDERS, MAX_MODEL_ROWS, MAX_HEADER_ROWS = 50, 200, 50
+
 ProviderFormSet = forms.formset_factory(
-    CompatibleProviderForm, formset=BaseProviderFormSet, extra=0, can_delete=True
+    CompatibleProviderForm,
+    formset=BaseProviderFormSet,
+    extra=0,
+    can_delete=True,
+    max_num=MAX_PROVIDERS,
+    absolute_max=MAX_PROVIDERS,
+    validate_max=True,
 )
 ModelRowFormSet = forms.formset_factory(
-    CompatibleModelForm, formset=BaseModelRowFormSet, extra=0, can_delete=True
+    CompatibleModelForm,
+    formset=BaseModelRowFormSet,
+    extra=0,
+    can_delete=True,
+    max_num=MAX_MODEL_ROWS,
+    absolute_max=MAX_MODEL_ROWS,
+    validate_max=True,
 )
 HeaderFormSet = forms.formset_factory(
-    HeaderForm, formset=BaseHeaderFormSet, extra=0, can_delete=True
+    HeaderForm,
+    formset=BaseHeaderFormSet,
+    extra=0,
+    can_delete=True,
+    max_num=MAX_HEADER_ROWS,
+    absolute_max=MAX_HEADER_ROWS,
+    validate_max=True,
 )

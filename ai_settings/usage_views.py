@@ -130,6 +130,13 @@ async def usage_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _posted_pk(raw: str) -> int:
+    """A posted primary key; anything else (text, a number no column holds) matches nothing."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    return 0
+
+
 @manage_ai_settings_required
 def groups_page(request: HttpRequest) -> HttpResponse:
     current = get_current()
@@ -143,7 +150,7 @@ def groups_page(request: HttpRequest) -> HttpResponse:
                 "AI Assistant is disabled by the environment (AI_ENABLED=false): "
                 "settings can be viewed but not changed."
             )
-        group = get_object_or_404(Group, pk=request.POST.get("group") or 0)
+        group = get_object_or_404(Group, pk=_posted_pk(request.POST.get("group", "")))
         bound = GroupPolicyForm(request.POST, group=group, current=current)
         if bound.is_valid():
             if bound.save(request.user):

@@ -13,6 +13,8 @@ from typing import Any
 
 from assistant.tools.base import ToolResult
 
+MAX_DB_INTEGER = 2**63 - 1  # the widest integer column (bigint) holds no more
+
 
 class ToolError(Exception):
     """A call the tool refuses. `kind` is "invalid" or "permission_denied"."""
@@ -47,7 +49,17 @@ def from_json_text(value: Any) -> Any:
                 raise ToolError(
                     f"Could not parse JSON: {error.msg} at position {error.pos}."
                 ) from None
+            except RecursionError:
+                raise ToolError("The JSON is nested too deeply.") from None
     return value
+
+
+def in_integer_range(value: Any) -> bool:
+    """Whether a database integer column (bigint at most) can hold `value`; non-integers
+    pass (their own checks apply)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return True
+    return -MAX_DB_INTEGER - 1 <= value <= MAX_DB_INTEGER
 
 
 def parse_arguments(raw: Any) -> dict[str, Any]:
@@ -94,10 +106,12 @@ def optional_int(arguments: dict[str, Any], name: str, *, minimum: int = 0) -> i
         raise ToolError(f"`{name}` must be a whole number.")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ToolError(f"`{name}` must be a whole number, not {value!r}.") from None
     if number < minimum:
         raise ToolError(f"`{name}` must be at least {minimum}.")
+    if not in_integer_range(number):
+        raise ToolError(f"`{name}` is too large.")
     return number
 
 

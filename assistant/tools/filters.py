@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.db.models.fields.related import ForeignObjectRel
 from django.utils import timezone
 
-from assistant.tools.arguments import ToolError
+from assistant.tools.arguments import ToolError, in_integer_range
 from assistant.tools.collections import AnyField, find_field, related_collection
 
 LOOKUPS = {
@@ -43,6 +43,7 @@ LOOKUPS = {
 }
 NEGATED = frozenset({"_neq", "_nin"})
 LOGICAL = ("_and", "_or")
+MAX_FILTER_DEPTH = 32
 TEXT_FREE_TYPES = (models.JSONField, models.BooleanField, models.BinaryField)
 
 
@@ -98,13 +99,17 @@ def _to_python(resolved: ResolvedPath, value: Any) -> Any:
     if isinstance(value, (dict, list)):
         raise ToolError(f"The value for {resolved.path!r} must be a single value, not {value!r}.")
     field = _value_field(resolved.field)
+    kind = field.get_internal_type()
     try:
         converted = field.to_python(value)
     except ValidationError as error:
-        kind = field.get_internal_type()
         raise ToolError(
             f"Invalid value {value!r} for {resolved.path!r} ({kind}): {' '.join(error.messages)}"
         ) from None
+    except (TypeError, ValueError, OverflowError):  # e.g. a number for a date, infinity
+        raise ToolError(f"Invalid value {value!r} for {resolved.path!r} ({kind}).") from None
+    if not in_integer_range(converted):
+        raise ToolError(f"The value {value!r} for {resolved.path!r} is out of range.")
     if isinstance(field, models.DateTimeField) and converted and timezone.is_naive(converted):
         converted = timezone.make_aware(converted)  # a date without a zone means the site's zone
     return converted
@@ -209,8 +214,24 @@ class _Builder:
         return ToolError(f"Unknown operator {op!r}{where}. Valid operators: {valid}.")
 
 
+def _check_depth(filter_: Any) -> None:
+    """Refuse filters nested deeper than any real one would be (before recursing into it)."""
+    pending = [(filter_, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise ToolError(f"The filter is nested more than {MAX_FILTER_DEPTH} levels deep.")
+        children: Any = ()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        pending.extend((child, depth + 1) for child in children)
+
+
 def build_filter(model: type[models.Model], filter_: dict[str, Any], user: Any) -> tuple[Q, bool]:
     """(Q, crosses_to_many). An empty filter matches everything."""
+    _check_depth(filter_)
     builder = _Builder(model, user)
     return builder.node(filter_, ""), builder.to_many
 

@@ -17,7 +17,7 @@ from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 
 from assistant.tools import deny
-from assistant.tools.arguments import PermissionDeniedError, ToolError
+from assistant.tools.arguments import PermissionDeniedError, ToolError, in_integer_range
 from assistant.tools.collections import Collection, find_field
 
 MAX_WRITE_ITEMS = 500  # per call; larger changes are split by the model (or done in admin)
@@ -33,9 +33,14 @@ def _convert_pks(model: type[models.Model], values: Any, label: str) -> list[Any
         raise ToolError(f"{label} takes an array of primary keys.")
     pk = model._meta.pk
     try:
-        return [pk.to_python(value) for value in values]
+        converted = [pk.to_python(value) for value in values]
     except ValidationError as error:
         raise ToolError(f"{label}: {' '.join(error.messages)}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ToolError(f"{label}: primary keys are {pk.get_internal_type()} values.") from None
+    if not all(map(in_integer_range, converted)):
+        raise ToolError(f"{label}: a key is out of range.")
+    return converted
 
 
 def convert_keys(model: type[models.Model], keys: list[Any]) -> list[Any]:

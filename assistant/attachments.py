@@ -61,8 +61,9 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def check_files(files: Sequence[UploadedFile], *, model_supports_attachments: bool,
-                model_name: str) -> list[CheckedFile]:
+def check_files(
+    files: Sequence[UploadedFile], *, model_supports_attachments: bool, model_name: str
+) -> list[CheckedFile]:
     """Validate every file or refuse them all with one readable reason."""
     if not files:
         return []

@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -400,28 +401,44 @@ class _EventPump:
     even while the provider is silent (a long think, a stalled connection)."""
 
     def __init__(self, events: AsyncIterator[Event]) -> None:
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._items: deque[object] = deque()
+        self._ready = asyncio.Event()
         self._task = asyncio.create_task(self._run(events))
+
+    def _put(self, item: object) -> None:
+        self._items.append(item)
+        self._ready.set()
 
     async def _run(self, events: AsyncIterator[Event]) -> None:
         try:
             async with aclosing(events) as stream:  # type: ignore[type-var]
                 async for event in stream:
-                    self._queue.put_nowait(event)
+                    self._put(event)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # handed to the loop, which logs it and fails the step
-            self._queue.put_nowait(_Failed(error))
+            self._put(_Failed(error))
         finally:
-            self._queue.put_nowait(_END)
+            self._put(_END)
 
     def interrupt(self) -> None:
         """Stop requested: the loop ends the step when it reaches this."""
-        self._queue.put_nowait(_STOP)
+        self._put(_STOP)
 
     async def next(self) -> object:
         """The next event, or _END, _STOP or a _Failed."""
-        return await self._queue.get()
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def more_text(self, kind: type[TextDelta] | type[ReasoningDelta]) -> str:
+        """The text of the deltas of this kind already waiting right behind the current one:
+        when the page is slower than the provider, several deltas leave as one event."""
+        pieces = []
+        while self._items and type(self._items[0]) is kind:
+            pieces.append(self._items.popleft().text)  # type: ignore[union-attr]
+        return "".join(pieces)
 
     async def close(self) -> None:
         if not self._task.done():
@@ -479,15 +496,17 @@ async def _stream_step(
                 step.failure_kind = errors.INTERNAL
                 return
             if isinstance(item, TextDelta):
-                if item.text:
+                text = item.text + pump.more_text(TextDelta)
+                if text:
                     step.mark_first_token()
-                    step.text.append(item.text)
-                    yield TextChunk(message, item.text)
+                    step.text.append(text)
+                    yield TextChunk(message, text)
             elif isinstance(item, ReasoningDelta):
-                if item.text:
+                text = item.text + pump.more_text(ReasoningDelta)
+                if text:
                     step.mark_first_token()
-                    step.reasoning.append(item.text)
-                    yield ReasoningChunk(message, item.text)
+                    step.reasoning.append(text)
+                    yield ReasoningChunk(message, text)
             elif isinstance(item, ToolCall):
                 step.mark_first_token()
                 step.calls.append(item)

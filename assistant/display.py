@@ -129,9 +129,10 @@ def chat_context(
     """Everything templates/assistant/partials/chat.html needs (sync: runs queries)."""
     models = models_for_user(user, current)
     last_key = (
-        Conversation.objects.filter(user=user).exclude(model_key="").values_list(
-            "model_key", flat=True
-        ).first()
+        Conversation.objects.filter(user=user)
+        .exclude(model_key="")
+        .values_list("model_key", flat=True)
+        .first()
         or ""
     )
     chat_messages = messages_for_display(conversation) if conversation else []

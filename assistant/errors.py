@@ -16,9 +16,7 @@ INTERNAL = "internal"
 def describe(error: ProviderError, *, provider: str, model: str) -> str:
     kind = error.kind
     if kind == "auth":
-        return (
-            f"{provider} rejected the API key — an administrator can update it in Settings → AI."
-        )
+        return f"{provider} rejected the API key — an administrator can update it in Settings → AI."
     if kind == "rate_limit":
         if error.retry_after:
             return f"Rate limited by {provider}; try again in {math.ceil(error.retry_after)} s."

@@ -43,7 +43,9 @@ def estimate_message(message: ChatMessage) -> int:
 
 def estimate_tools(tools: Sequence[ToolSpec]) -> int:
     return sum(
-        estimate_text(t.name) + estimate_text(t.description) + estimate_text(json.dumps(t.parameters))
+        estimate_text(t.name)
+        + estimate_text(t.description)
+        + estimate_text(json.dumps(t.parameters))
         for t in tools
     )
 
@@ -106,7 +108,8 @@ def _finished_tool_result(row: ToolCallRow) -> ChatMessage | None:
         text=row.result,
         tool_call_id=row.call_id,
         tool_name=row.name,
-        is_error=row.is_error or row.status in (ToolCallRow.Status.DENIED, ToolCallRow.Status.FAILED),
+        is_error=row.is_error
+        or row.status in (ToolCallRow.Status.DENIED, ToolCallRow.Status.FAILED),
     )
 
 

@@ -98,4 +98,6 @@ async def _turn_events(turn: chat.Turn, page: dict[str, object] | None) -> Async
                     extra=await budget_fragment(turn),
                 )
             elif isinstance(event, chat.StepStarted):
-                yield message_event("assistant/stream/message_added.html", event.message, csrf_token)
+                yield message_event(
+                    "assistant/stream/message_added.html", event.message, csrf_token
+                )

@@ -20,8 +20,23 @@ urlpatterns = [
     path("c/<int:pk>/delete/", views.delete_conversation, name="delete"),
     path("c/<int:pk>/messages/<int:message_id>/stop/", views.stop, name="stop"),
     path("messages/<int:message_id>/resume/", views.resume, name="resume"),
-    path("tool-calls/<int:pk>/approve/", views.tool_decision, {"decision": "approve"}, name="tool_approve"),
+    path(
+        "tool-calls/<int:pk>/approve/",
+        views.tool_decision,
+        {"decision": "approve"},
+        name="tool_approve",
+    ),
     path("tool-calls/<int:pk>/deny/", views.tool_decision, {"decision": "deny"}, name="tool_deny"),
-    path("tool-calls/<int:pk>/answer/", views.tool_decision, {"decision": "answer"}, name="tool_answer"),
-    path("tool-calls/<int:pk>/dismiss/", views.tool_decision, {"decision": "dismiss"}, name="tool_dismiss"),
+    path(
+        "tool-calls/<int:pk>/answer/",
+        views.tool_decision,
+        {"decision": "answer"},
+        name="tool_answer",
+    ),
+    path(
+        "tool-calls/<int:pk>/dismiss/",
+        views.tool_decision,
+        {"decision": "dismiss"},
+        name="tool_dismiss",
+    ),
 ]

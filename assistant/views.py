@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.middleware.csrf import get_token
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
@@ -141,12 +141,13 @@ def delete_conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _refusal(
-    message: str, *, status: int, picker: display.ModelPicker | None = None,
+    message: str,
+    *,
+    status: int,
+    picker: display.ModelPicker | None = None,
     headers: dict[str, str] | None = None,
 ) -> HttpResponse:
-    body = render_to_string(
-        "assistant/stream/refusal.html", {"refusal": message, "picker": picker}
-    )
+    body = render_to_string("assistant/stream/refusal.html", {"refusal": message, "picker": picker})
     response = HttpResponse(body, status=status)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -373,7 +374,9 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
             )
             if not request.htmx:
                 return redirect("assistant:conversation", pk=message.conversation_id)
-            return render(request, "assistant/stream/ask_user_errors.html", {"call": call}, status=400)
+            return render(
+                request, "assistant/stream/ask_user_errors.html", {"call": call}, status=400
+            )
     elif decision == "approve":
         tool_turn.approve(call, request.user)
     elif decision == "deny":

@@ -91,5 +91,7 @@ def appended_text(events: list[str], message_id: int, kind: str = "text") -> str
     pieces = []
     for event in events:
         if event.startswith(f"<hx-partial {marker}"):
-            pieces.append(unescape(event[len("<hx-partial ") + len(marker) : -len("</hx-partial>")]))
+            pieces.append(
+                unescape(event[len("<hx-partial ") + len(marker) : -len("</hx-partial>")])
+            )
     return "".join(pieces)

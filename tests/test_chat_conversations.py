@@ -122,7 +122,9 @@ def test_new_conversation_reuses_an_empty_one(chat, app_user):
 def test_the_panel_actions_answer_with_the_chat_partial(chat, app_user):
     conversation = conversation_of(app_user)
     response = chat.post(
-        f"/assistant/c/{conversation.pk}/rename/", {"title": "Renamed"}, headers={"HX-Request": "true"}
+        f"/assistant/c/{conversation.pk}/rename/",
+        {"title": "Renamed"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 200
     assert '<section class="chat chat-in-panel" id="chat"' in response.text
@@ -144,7 +146,9 @@ def test_another_users_conversation_is_a_404(chat, other_app_user, method, path)
     theirs = conversation_of(other_app_user, "Private")
     message = Message.objects.create(conversation=theirs, role="assistant", content="secret")
     url = path.format(c=theirs.pk, m=message.pk)
-    response = getattr(chat, method)(url, {"title": "Mine now", "message": "hi"} if method == "post" else None)
+    response = getattr(chat, method)(
+        url, {"title": "Mine now", "message": "hi"} if method == "post" else None
+    )
     assert response.status_code == 404
     assert "Private" not in response.text and "secret" not in response.text
     theirs.refresh_from_db()

@@ -62,4 +62,6 @@ def test_attachments_count_towards_the_estimate():
     assert estimate_attachment(image) >= 1_000
     assert estimate_attachment(text_file) == 1_000
     bare = ChatMessage("user", "hi")
-    assert estimate_message(ChatMessage("user", "hi", attachments=(image,))) > estimate_message(bare)
+    assert estimate_message(ChatMessage("user", "hi", attachments=(image,))) > estimate_message(
+        bare
+    )

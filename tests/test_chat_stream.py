@@ -51,8 +51,12 @@ async def messages() -> list[Message]:
     return [m async for m in Message.objects.order_by("created_at", "id")]
 
 
-async def test_answer_streams_in_pieces_and_is_stored_with_its_usage(client, local_model, fake_openai):
-    fake_openai.script(Reply(text="Hello **world**, nice day.", chunk_size=3, input_tokens=42))
+async def test_answer_streams_in_pieces_and_is_stored_with_its_usage(
+    client, local_model, fake_openai
+):
+    fake_openai.script(
+        Reply(text="Hello **world**, nice day.", chunk_size=3, input_tokens=42, delay=0.02)
+    )
 
     response = await send(client, message="Say hello", model=local_model)
 
@@ -61,8 +65,8 @@ async def test_answer_streams_in_pieces_and_is_stored_with_its_usage(client, loc
     events = await read_events(response)
     question, answer = await messages()
     assert (question.role, question.content) == ("user", "Say hello")
-    assert 'id="message-%d"' % question.pk in events[0]
-    assert 'id="message-%d-text"' % answer.pk in events[0]
+    assert f'id="message-{question.pk}"' in events[0]
+    assert f'id="message-{answer.pk}-text"' in events[0]
     chunks = [e for e in events if f'#message-{answer.pk}-text"' in e]
     assert len(chunks) > 3  # the answer grows in several steps
     assert appended_text(events, answer.pk) == "Hello **world**, nice day."
@@ -96,7 +100,9 @@ async def test_reasoning_streams_into_a_thinking_block(client, local_model, fake
 async def test_first_message_creates_a_titled_conversation_that_remembers_the_model(
     client, local_model, fake_openai
 ):
-    events = await read_events(await send(client, message="  Plan my week\nplease ", model=local_model))
+    events = await read_events(
+        await send(client, message="  Plan my week\nplease ", model=local_model)
+    )
     conversation = await Conversation.objects.aget()
     assert conversation.title == "Plan my week please"
     assert conversation.model_key == local_model
@@ -145,7 +151,9 @@ async def test_a_message_over_100000_characters_is_refused(client, local_model, 
     assert fake_openai.generation_requests() == []
 
 
-async def test_a_model_that_is_not_allowed_is_refused_with_the_picker(client, local_model, fake_openai):
+async def test_a_model_that_is_not_allowed_is_refused_with_the_picker(
+    client, local_model, fake_openai
+):
     response = await send(client, message="Hi", model="openai:gpt-5")
     assert response.status_code == 400
     assert "That model is not available to you right now" in response.text
@@ -201,7 +209,9 @@ async def test_a_prompt_from_the_active_collection_is_sent_with_its_instructions
 
     await sync_to_async(make_prompt)()
 
-    missing = await send(client, model=local_model, prompt="summarise", **{"prompt_var-tone": "calm"})
+    missing = await send(
+        client, model=local_model, prompt="summarise", **{"prompt_var-tone": "calm"}
+    )
     assert missing.status_code == 400
     assert "Missing value for variable “topic”" in missing.text
 
@@ -293,7 +303,9 @@ async def test_each_error_kind_is_shown_readably_with_retry_and_stored(
     assert (last.status, last.content) == ("complete", "Fine now.")
 
 
-async def test_a_silent_model_times_out_with_a_readable_message(client, local_model, fake_openai, settings):
+async def test_a_silent_model_times_out_with_a_readable_message(
+    client, local_model, fake_openai, settings
+):
     settings.PROVIDER_IDLE_TIMEOUT = 0.5
     fake_openai.script(Reply(text="Start of an answer", chunk_size=4, stall_after=1, stall=5))
     events = await read_events(await send(client, message="Hi", model=local_model))
@@ -324,7 +336,9 @@ async def test_only_the_last_answer_can_be_retried(client, local_model, fake_ope
     await read_events(await send(client, message="Hi", model=local_model))
     _, failed = await messages()
     conversation = await Conversation.objects.aget()
-    await read_events(await send(client, message="More", model=local_model, conversation=conversation.pk))
+    await read_events(
+        await send(client, message="More", model=local_model, conversation=conversation.pk)
+    )
     response = await client.post("/assistant/retry/", {"message": failed.pk})
     assert response.status_code == 409
     assert "Only the last answer can be retried." in response.text
@@ -364,7 +378,9 @@ async def test_stop_from_another_request_keeps_the_partial_answer(client, local_
     assert await UsageRecord.objects.filter(outcome="stopped").aexists()
 
 
-async def test_a_stop_flag_written_by_another_process_ends_the_stream(client, local_model, fake_openai):
+async def test_a_stop_flag_written_by_another_process_ends_the_stream(
+    client, local_model, fake_openai
+):
     """Another worker's stop view only writes the database: a plain UPDATE on another
     connection (another thread here) must be enough."""
     fake_openai.script(SLOW)
@@ -401,7 +417,9 @@ async def test_progress_is_saved_while_the_answer_streams(client, local_model, f
     await stream.aclose()
 
 
-async def test_stopping_another_users_message_is_a_404(client, local_model, fake_openai, other_app_user):
+async def test_stopping_another_users_message_is_a_404(
+    client, local_model, fake_openai, other_app_user
+):
     await read_events(await send(client, message="Hi", model=local_model))
     _, answer = await messages()
     other = AsyncClient()

@@ -87,7 +87,9 @@ async def test_a_delete_waits_for_approval_and_goes_on_after_approve(
     )  # fmt: skip
 
     events = await read_events(
-        await client.post("/assistant/messages/", {"message": "Delete Old stuff", "model": local_model})
+        await client.post(
+            "/assistant/messages/", {"message": "Delete Old stuff", "model": local_model}
+        )
     )
     [paused] = await assistant_messages()
     assert paused.status == "awaiting_approval"
@@ -166,7 +168,9 @@ async def test_a_new_message_instead_of_a_decision_closes_the_waiting_call(
     assert roles[-3:] == ["assistant", "tool", "user"]  # the call, its result, the new message
 
 
-async def test_deciding_another_users_call_is_a_404(client, local_model, fake_openai, other_app_user):
+async def test_deciding_another_users_call_is_a_404(
+    client, local_model, fake_openai, other_app_user
+):
     doomed = await PromptCollection.objects.acreate(name="Theirs")
     fake_openai.script(
         Reply(tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]})]),
@@ -201,7 +205,9 @@ async def test_a_turn_ends_after_the_step_limit_with_a_note(client, local_model,
 async def test_tools_disabled_in_chat_settings_are_not_sent(client, local_model, fake_openai):
     page = await client.get("/assistant/")
     assert 'hx-get="/assistant/tools/"' in page.text  # the chat settings menu
-    saved = await client.post("/assistant/tools/", {"mode-items": "disabled", "mode-prompts": "disabled"})
+    saved = await client.post(
+        "/assistant/tools/", {"mode-items": "disabled", "mode-prompts": "disabled"}
+    )
     assert saved.status_code == 302
     await read_events(
         await client.post("/assistant/messages/", {"message": "Hi", "model": local_model})

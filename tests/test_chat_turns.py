@@ -58,7 +58,9 @@ async def test_an_image_and_a_text_file_are_stored_and_sent(client, local_model,
     assert "chart.png" in events[0] and "notes.txt" in events[0]
     content = fake_openai.last_body["messages"][-1]["content"]
     assert content[0] == {"type": "text", "text": "What is in these?"}
-    assert content[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert (
+        content[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    )
     assert "Buy milk." in content[2]["text"]
 
 
@@ -74,8 +76,9 @@ async def test_a_file_that_is_not_what_its_name_says_is_refused_before_any_call(
         },
     )
     assert response.status_code == 400
-    assert "photo.png cannot be attached: only images (PNG, JPEG, WebP, GIF), PDF or plain text" in (
-        response.text
+    assert (
+        "photo.png cannot be attached: only images (PNG, JPEG, WebP, GIF), PDF or plain text"
+        in (response.text)
     )
     assert not await Message.objects.aexists()
     assert fake_openai.generation_requests() == []
@@ -106,13 +109,21 @@ async def test_long_history_is_trimmed_oldest_first_and_the_user_sees_a_note(
     client, fake_openai, app_user
 ):
     # Budget: 6,000 - 2,000 = 4,000 tokens ≈ 16,000 characters.
-    key = await sync_to_async(add_local_provider)(fake_openai, context_window=6_000, max_output=2_000)
+    key = await sync_to_async(add_local_provider)(
+        fake_openai, context_window=6_000, max_output=2_000
+    )
 
     def old_turns():
         conversation = Conversation.objects.create(user=app_user, title="Long", model_key=key)
         for n in range(1, 5):
-            Message.objects.create(conversation=conversation, role="user", content=f"old question {n} " + "q" * 4_000)
-            Message.objects.create(conversation=conversation, role="assistant", content=f"old answer {n} " + "a" * 4_000)
+            Message.objects.create(
+                conversation=conversation, role="user", content=f"old question {n} " + "q" * 4_000
+            )
+            Message.objects.create(
+                conversation=conversation,
+                role="assistant",
+                content=f"old answer {n} " + "a" * 4_000,
+            )
         return conversation
 
     conversation = await sync_to_async(old_turns)()
@@ -155,7 +166,12 @@ async def test_the_attached_admin_page_reaches_the_message_and_the_system_prompt
     await read_events(
         await client.post(
             "/assistant/messages/",
-            {"message": "Improve this", "model": local_model, "page_url": change_url, "attach_page": "1"},
+            {
+                "message": "Improve this",
+                "model": local_model,
+                "page_url": change_url,
+                "attach_page": "1",
+            },
         )
     )
     question = await Message.objects.filter(role="user").aget()

@@ -23,7 +23,9 @@ def open_chat(page):
 
 def test_approve_a_delete_in_the_chat_and_the_answer_goes_on(page, app_user, fake_openai):
     app_user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="prompts", codename__endswith="promptcollection")
+        *Permission.objects.filter(
+            content_type__app_label="prompts", codename__endswith="promptcollection"
+        )
     )
     doomed = PromptCollection.objects.create(name="Old stuff")
     add_local_provider(fake_openai)

@@ -19,7 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--base-url", required=True, help="The fake server's API root, e.g. http://127.0.0.1:8765/v1"
+            "--base-url",
+            required=True,
+            help="The fake server's API root, e.g. http://127.0.0.1:8765/v1",
         )
 
     def handle(self, *args, base_url: str, **options) -> None:

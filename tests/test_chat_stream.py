@@ -428,3 +428,12 @@ async def test_stopping_another_users_message_is_a_404(
     assert response.status_code == 404
     await answer.arefresh_from_db()
     assert not answer.stop_requested
+
+
+async def test_an_answer_with_nothing_in_it_is_an_error_with_retry(client, local_model, fake_openai):
+    fake_openai.script(Reply(text=""))
+    events = await read_events(await send(client, message="Hi", model=local_model))
+    _, answer = await messages()
+    assert (answer.status, answer.error_kind) == ("error", "no_response")
+    assert "The model ended its answer without saying anything." in events[-1]
+    assert ">Retry</button>" in events[-1]

@@ -148,6 +148,37 @@
     }
   });
 
+  // Answers without a message of ours (a server error, an expired form) still say something.
+  const GENERIC_ERRORS = {
+    403: "This page is out of date or your session ended. Reload the page and try again.",
+    500: "Something went wrong on the server. Try again in a moment.",
+  };
+
+  function showComposerError(text) {
+    const slot = document.getElementById("chat-form-error");
+    if (!slot) return;
+    const paragraph = document.createElement("p");
+    paragraph.className = "form-error";
+    paragraph.setAttribute("role", "alert");
+    paragraph.textContent = text;
+    slot.replaceChildren(paragraph);
+  }
+
+  document.addEventListener("htmx:response:error", (event) => {
+    const source = event.target;
+    const status = event.detail && event.detail.ctx && event.detail.ctx.response.status;
+    if (!(source instanceof Element) || !source.closest("#chat")) return;
+    if (status === 403) showComposerError(GENERIC_ERRORS[403]);
+    else if (status >= 500) showComposerError(GENERIC_ERRORS[500]);
+  });
+
+  document.addEventListener("htmx:sse:error", (event) => {
+    const source = event.target;
+    if (source instanceof Element && source.closest("#chat")) {
+      showComposerError("The connection to the server was lost. Reload the page to see the answer.");
+    }
+  });
+
   // The full page shows a new conversation's own URL once its first message is stored.
   function rememberConversationUrl() {
     const field = document.getElementById("chat-conversation-field");

@@ -97,3 +97,15 @@ def test_copy_puts_the_code_on_the_clipboard(page, app_user, fake_openai):
     copy.click()
     page.get_by_role("button", name="Copy code").filter(has_text="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == "make demo\n"
+
+
+def test_a_refused_form_says_to_reload_the_page(page, app_user, fake_openai):
+    add_local_provider(fake_openai)
+    log_in(page, "app-user")
+    box = open_chat(page)
+    page.context.clear_cookies(name="csrftoken")  # as after a long pause in another tab
+    box.fill("Hello?")
+    box.press("Enter")
+    page.get_by_role("alert").filter(has_text="Reload the page and try again").wait_for()
+    assert box.input_value() == "Hello?"  # nothing lost
+    assert fake_openai.generation_requests() == []

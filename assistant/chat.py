@@ -701,6 +701,18 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
                 Message.objects.filter(pk=paused.pk).aupdate(status=Message.Status.COMPLETE)
             )
         raise
+    except Exception:
+        # A fault of ours mid-turn (a bug, a database error): logged with its traceback; the
+        # user sees a readable error with Retry instead of an answer stuck "generating".
+        logger.exception("Chat turn failed (message %s)", message.pk)
+        message.status = Message.Status.ERROR
+        message.error_kind = errors.INTERNAL
+        message.error_message = errors.describe(
+            ProviderError(kind=errors.INTERNAL, message=""),  # type: ignore[arg-type]
+            provider=message.provider,
+            model=message.model,
+        )
+        await _save(message)
     await usage.settle(turn.admission)
     await sync_to_async(_touch_conversation)(turn.conversation.pk)
     yield StepEnded(message)

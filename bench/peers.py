@@ -55,7 +55,9 @@ def ensure_litellm() -> Path:
     return executable
 
 
-def litellm_proxy(upstream_base_url: str, workdir: Path, upstream_model: str = "model-01") -> Server:
+def litellm_proxy(
+    upstream_base_url: str, workdir: Path, upstream_model: str = "model-01"
+) -> Server:
     executable = ensure_litellm()
     config = workdir / "litellm.yaml"
     config.write_text(

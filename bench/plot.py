@@ -14,7 +14,9 @@ PANEL_WIDTH = WIDTH / 3
 TOP, BOTTOM = 56, 290  # plot area of every panel
 LEFT_PAD, RIGHT_PAD = 52, 14
 COLORS = {"direct": "#7a7a7a", "ours-1": "#2563eb", "ours-4": "#0f9d8a", "litellm": "#e07b00"}
-SHORT = {"direct": "(a) direct", "ours-1": "(b) ours ×1", "ours-4": "(c) ours ×4", "litellm": "LiteLLM"}
+SHORT = {
+    "direct": "(a) direct", "ours-1": "(b) ours ×1", "ours-4": "(c) ours ×4", "litellm": "LiteLLM",
+}  # fmt: skip
 
 
 def _nice_max(value: float) -> float:
@@ -35,7 +37,10 @@ def _ticks(axis_max: float, x: float, scale) -> list[dict[str, Any]]:
     ]
 
 
-def _bar_panel(index: int, title: str, bars: list[tuple[str, float | None, float | None]]) -> dict[str, Any]:
+Bar = tuple[str, float | None, float | None]  # path, median and p95 in seconds
+
+
+def _bar_panel(index: int, title: str, bars: list[Bar]) -> dict[str, Any]:
     """bars: (path, median s, p95 s); drawn in ms."""
     x0 = index * PANEL_WIDTH
     values = [p95 or median or 0 for _, median, p95 in bars]
@@ -93,7 +98,9 @@ def _ramp_panel(levels) -> dict[str, Any] | None:
     def sy(seconds: float) -> float:
         return BOTTOM - (BOTTOM - TOP) * seconds / axis_max
 
-    points = [{"x": round(sx(n), 1), "y": round(sy(p), 1), "passed": p <= TTFT_LIMIT} for n, p in p95s]
+    points = [
+        {"x": round(sx(n), 1), "y": round(sy(p), 1), "passed": p <= TTFT_LIMIT} for n, p in p95s
+    ]
     return {
         "title": "p95 TTFT (s) by streams open, 1 worker",
         "x": x0,

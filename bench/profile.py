@@ -76,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="start the streams at this many per second instead of in rounds")  # fmt: skip
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.0, help="upstream seconds per chunk")
     parser.add_argument("--out", type=Path, default=HERE / ".profile")
@@ -118,7 +120,14 @@ def _profile(args: argparse.Namespace, env: environment.BenchEnvironment) -> Non
         async def send(count: int) -> list[streams.Sample]:
             client = streams.chat_client()
             samples = []
+
+            async def later(index: int) -> streams.Sample:
+                await asyncio.sleep(index / args.rate)
+                return await streams.chat_stream(client, target())
+
             try:
+                if args.rate:
+                    return list(await asyncio.gather(*(later(i) for i in range(count))))
                 for _ in range(count // args.concurrency):
                     samples += await asyncio.gather(
                         *(streams.chat_stream(client, target()) for _ in range(args.concurrency))

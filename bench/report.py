@@ -29,8 +29,8 @@ class Results:
     series: list[Series] = field(default_factory=list)
     pages: list[PageResult] = field(default_factory=list)
     ramp: list[concurrency.Level] = field(default_factory=list)
-    app_log_tail: str = ""
     load_at_end: str = ""
+    minutes: float = 0.0
 
     def get(self, path: str, concurrency: int) -> Series | None:
         return next(
@@ -40,6 +40,10 @@ class Results:
 
 def _ms(seconds: float | None, digits: int = 1) -> str:
     return "–" if seconds is None else f"{seconds * 1000:.{digits}f}"
+
+
+def _kib(value: float | None) -> str:
+    return "–" if value is None else f"{value / 1024:.0f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -77,9 +81,10 @@ def stream_rows(results: Results) -> list[Row]:
         for series in results.series:
             if series.concurrency != concurrency_level:
                 continue
-            added = None
+            added = ratio = None
             if series.path != DIRECT and base and series.ttft_median is not None:
                 added = series.ttft_median - (base.ttft_median or 0)
+                ratio = stats.ratio(series.total_median, base.total_median)
             rows.append(
                 Row(
                     label=PATH_LABELS[series.path],
@@ -90,9 +95,7 @@ def stream_rows(results: Results) -> list[Row]:
                     total_p95=_ms(series.total_p95),
                     wall=_ms(series.wall_median, 0),
                     ttft_added="" if series.path == DIRECT else f"{_ms(added)} ms",
-                    total_ratio=""
-                    if series.path == DIRECT
-                    else _ratio(stats.ratio(series.total_median, base.total_median if base else None)),
+                    total_ratio="" if series.path == DIRECT else _ratio(ratio),
                     failed=len(series.errors),
                 )
             )
@@ -106,31 +109,38 @@ def targets(results: Results) -> list[Target]:
     one_direct, one_ours = results.get(DIRECT, 1), results.get(OURS_1, 1)
     if one_direct and one_ours and one_ours.ttft_median is not None:
         added = one_ours.ttft_median - (one_direct.ttft_median or 0)
-        found.append(Target("TTFT added by our stack, 1 stream (median)", "≤ 10 ms",
-                            f"{added * 1000:.1f} ms", added <= TTFT_ADDED_TARGET))  # fmt: skip
+        measured = f"{added * 1000:.1f} ms"
+        found.append(Target("TTFT added by our stack, 1 stream (median)", "≤ 10 ms", measured,
+                            added <= TTFT_ADDED_TARGET))  # fmt: skip
+
     burst = results.plan.burst
-    direct, ours, peer = results.get(DIRECT, burst), results.get(OURS_1, burst), results.get(LITELLM, burst)
+    direct, ours = results.get(DIRECT, burst), results.get(OURS_1, burst)
+    peer = results.get(LITELLM, burst)
     if direct and ours:
         ratio = stats.ratio(ours.total_median, direct.total_median)
-        found.append(Target(f"Total time, {burst} concurrent streams, ours ÷ direct (median per stream)",
-                            f"≤ {BURST_RATIO_TARGET}×", _ratio(ratio),
-                            ratio is not None and ratio <= BURST_RATIO_TARGET))  # fmt: skip
+        name = f"Total time, {burst} concurrent streams, ours ÷ direct (median per stream)"
+        met = ratio is not None and ratio <= BURST_RATIO_TARGET
+        found.append(Target(name, f"≤ {BURST_RATIO_TARGET}×", _ratio(ratio), met))
+        name = f"Overhead ratio at {burst} streams, ours vs LiteLLM"
         if peer:
             peer_ratio = stats.ratio(peer.total_median, direct.total_median)
-            found.append(Target(f"Overhead ratio at {burst} streams, ours vs LiteLLM",
-                                "ours < LiteLLM", f"{_ratio(ratio)} vs {_ratio(peer_ratio)}",
-                                None if ratio is None or peer_ratio is None else ratio < peer_ratio))  # fmt: skip
+            measured = f"{_ratio(ratio)} vs {_ratio(peer_ratio)}"
+            known = ratio is not None and peer_ratio is not None
+            found.append(Target(name, "ours < LiteLLM", measured,
+                                ratio < peer_ratio if known else None))  # fmt: skip
         else:
-            found.append(Target(f"Overhead ratio at {burst} streams, ours vs LiteLLM",
-                                "ours < LiteLLM", "not measured (make bench PEERS=1)", None))  # fmt: skip
+            measured = "not measured (make bench PEERS=1)"
+            found.append(Target(name, "ours < LiteLLM", measured, None))
+
     if results.ramp:
         top = concurrency.best(results.ramp)
         held = top.streams if top else 0
-        capped = top is not None and top is results.ramp[-1] and top.streams == results.plan.levels[-1]
+        last_tried = results.ramp[-1].streams == results.plan.levels[-1]
+        measured = f"{held}+ (the largest level tried)" if top and last_tried else str(held)
         found.append(Target("Streams held open by one worker with p95 TTFT ≤ 1 s",
-                            f"≥ {OPEN_STREAMS_TARGET}",
-                            f"{held}{'+ (the largest level tried)' if capped else ''}",
+                            f"≥ {OPEN_STREAMS_TARGET}", measured,
                             held >= OPEN_STREAMS_TARGET))  # fmt: skip
+
     for page in results.pages:
         if page.name in ("Settings → AI", "Chat page"):
             found.append(Target(f"SQL queries, {page.name} ({page.size})", f"≤ {QUERIES_TARGET}",
@@ -147,7 +157,8 @@ def failures(results: Results) -> list[str]:
     found = []
     for series in results.series:
         for error, count in Counter(series.errors).most_common(3):
-            found.append(f"{PATH_LABELS[series.path]}, {series.concurrency} at once: {count}× {error[:160]}")
+            where = f"{PATH_LABELS[series.path]}, {series.concurrency} at once"
+            found.append(f"{where}: {count}× {error[:160]}")
     for level in results.ramp:
         for error, count in Counter(level.errors).most_common(3):
             found.append(f"ramp, {level.streams} streams: {count}× {error[:160]}")
@@ -161,7 +172,10 @@ def _mark(met: bool | None) -> str:
 def table(results: Results) -> str:
     """The plain-text summary printed at the end of the run."""
     lines = []
-    header = f"{'path':<46} {'streams':>7} {'TTFT med':>9} {'TTFT p95':>9} {'total med':>10} {'total p95':>10} {'round':>7} {'TTFT added':>11} {'total ×':>8} {'failed':>6}"
+    header = (
+        f"{'path':<46} {'streams':>7} {'TTFT med':>9} {'TTFT p95':>9} {'total med':>10} "
+        f"{'total p95':>10} {'round':>7} {'TTFT added':>11} {'total ×':>8} {'failed':>6}"
+    )
     lines += [header, "-" * len(header)]
     for row in stream_rows(results):
         lines.append(
@@ -171,27 +185,35 @@ def table(results: Results) -> str:
         )
     lines.append("(times in ms; 'round' = first start to last end of a round, median)")
     if results.ramp:
-        lines += ["", f"{'open streams':>12} {'p95 TTFT':>9} {'median':>7} {'peak open':>9} {'RSS MiB':>8} {'KiB/stream':>10} {'threads':>7} {'failed':>6}"]
+        lines += [
+            "",
+            f"{'open streams':>12} {'p95 TTFT':>9} {'median':>7} {'peak open':>9} "
+            f"{'RSS MiB':>8} {'KiB/stream':>10} {'threads':>7} {'failed':>6}",
+        ]
         for level in results.ramp:
             per = level.bytes_per_stream
             lines.append(
                 f"{level.streams:>12} {_ms(level.ttft_p95, 0):>9} {_ms(level.ttft_median, 0):>7} "
                 f"{level.peak_open:>9} {level.rss_peak / 2**20:>8.0f} "
-                f"{'–' if per is None else f'{per / 1024:.0f}':>10} {level.threads_peak:>7} "
+                f"{_kib(per):>10} {level.threads_peak:>7} "
                 f"{len(level.errors):>6}"
             )
     if results.pages:
-        lines += ["", f"{'page':<16} {'size':<28} {'queries':>7} {'median ms':>9} {'p95 ms':>7} {'status':>6}"]
+        lines += [
+            "",
+            f"{'page':<16} {'size':<28} {'queries':>7} {'median':>7} {'p95':>7} {'status':>6}",
+        ]
         for page in results.pages:
             lines.append(
-                f"{page.name:<16} {page.size:<28} {page.queries:>7} {page.median * 1000:>9.1f} "
+                f"{page.name:<16} {page.size:<28} {page.queries:>7} {page.median * 1000:>7.1f} "
                 f"{page.p95 * 1000:>7.1f} {page.status:>6}"
             )
     if failures(results):
         lines += ["", "Failures:"] + [f"  {line}" for line in failures(results)]
     lines += ["", "Targets:"]
     for target in targets(results):
-        lines.append(f"  [{_mark(target.met):>6}] {target.name}: {target.measured} (goal {target.goal})")
+        mark = f"[{_mark(target.met):>6}]"
+        lines.append(f"  {mark} {target.name}: {target.measured} (goal {target.goal})")
     return "\n".join(lines)
 
 
@@ -215,7 +237,7 @@ def write(results: Results, markdown_path: Path, plot_path: Path) -> None:
                 "median": _ms(level.ttft_median, 0),
                 "peak_open": level.peak_open,
                 "rss": f"{level.rss_peak / 2**20:.0f}",
-                "per_stream": "–" if level.bytes_per_stream is None else f"{level.bytes_per_stream / 1024:.0f}",
+                "per_stream": _kib(level.bytes_per_stream),
                 "threads": level.threads_peak,
                 "failed": len(level.errors),
                 "passed": level.passed,

@@ -108,6 +108,7 @@ def _step(message: str) -> Callable[[], None]:
 
 def main() -> None:
     args = _arguments()
+    started = time.perf_counter()
     plan = QUICK if args.quick else Plan()
     machine = describe()
     env = environment.prepare()
@@ -122,6 +123,7 @@ def main() -> None:
     results.machine = machine
     results.database = env.database_label
     results.load_at_end = " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    results.minutes = (time.perf_counter() - started) / 60
     print()
     print(report.table(results))
     report.write(results, args.results, args.plot)
@@ -183,7 +185,8 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool):
         ]  # fmt: skip
         done()
 
-        done = _step("Starting our app (1 worker and 4 workers)" + (" and LiteLLM" if peers else ""))
+        peer_note = " and LiteLLM" if peers else ""
+        done = _step(f"Starting our app (1 worker and 4 workers){peer_note}")
         one = stack.enter_context(
             processes.our_app(env.child_env(), workers=1, log_path=env.workdir / "app-1.log")
         )
@@ -209,12 +212,7 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool):
         )
         results.ramp = asyncio.run(_ramp(plan, slots, slow_model, one.worker_pids()[0]))
         done()
-        results.app_log_tail = _tail(env.workdir / "app-1.log")
     return results
-
-
-def _tail(path: Path, size: int = 3000) -> str:
-    return path.read_text(errors="replace")[-size:] if path.exists() else ""
 
 
 async def _streams(plan: Plan, results, slots: Slots, fake_url: str, fast_model: str, litellm):

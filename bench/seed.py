@@ -220,11 +220,14 @@ class LedgerShape:
     days: int = 30
 
 
-def ledger(rows: int, users: Sequence[Any], shape: LedgerShape = LedgerShape(), seed: int = 7) -> None:
+def ledger(
+    rows: int, users: Sequence[Any], shape: LedgerShape = LedgerShape(), seed: int = 7
+) -> None:
     """`rows` ledger rows spread over the last `shape.days` days (the usage page's default
     period), over the given users and a few providers and models."""
     chooser = random.Random(seed)
     now = timezone.now()
+    last_second = shape.days * 86400 - 3600
     field = UsageRecord._meta.get_field("created_at")
     field.auto_now_add = False  # keep the chosen times (bulk_create would stamp "now")
     try:
@@ -244,7 +247,7 @@ def ledger(rows: int, users: Sequence[Any], shape: LedgerShape = LedgerShape(), 
                     cost=Decimal(input_tokens + 3 * output_tokens) / Decimal(1_000_000),
                     duration_ms=chooser.randint(200, 9000),
                     outcome="ok" if number % 50 else "rate_limited",
-                    created_at=now - timedelta(seconds=chooser.randint(0, shape.days * 86400 - 3600)),
+                    created_at=now - timedelta(seconds=chooser.randint(0, last_second)),
                 )
             )
             if len(batch) == 5000:

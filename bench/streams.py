@@ -117,7 +117,8 @@ async def chat_stream(
         async with client.stream("POST", url, data=form, headers=headers) as response:
             if response.status_code != 200:
                 body = (await response.aread())[:200].decode(errors="replace")
-                return Sample(None, time.perf_counter() - started, 0, f"HTTP {response.status_code}: {body}")
+                error = f"HTTP {response.status_code}: {body}"
+                return Sample(None, time.perf_counter() - started, 0, error)
             async for data in response.aiter_raw():
                 window = tail + data
                 found = window.count(TEXT_APPEND)

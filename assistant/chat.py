@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from ai_settings.catalog import AvailableModel
@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 100_000
 MAX_STEPS = 10
 PROGRESS_SAVE_SECONDS = 1.0
+PERSIST_TIMEOUT = 3.0  # seconds the database may take to store a finished step
 TITLE_LENGTH = 60
 
 
@@ -579,11 +580,8 @@ _SAVED_FIELDS = (
 )  # fmt: skip
 
 
-async def _save(message: Message) -> None:
-    # An update of named fields: never overwrites stop_requested set by another worker.
-    await Message.objects.filter(pk=message.pk).aupdate(
-        **{name: getattr(message, name) for name in _SAVED_FIELDS}
-    )
+def _saved_fields(message: Message) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in _SAVED_FIELDS}
 
 
 def _outcome(message: Message) -> str:
@@ -596,16 +594,49 @@ def _outcome(message: Message) -> str:
     return usage.OK
 
 
-async def _record(turn: Turn, message: Message, step: _Step) -> None:
-    """The usage ledger (issue 8): one row per provider call."""
-    await usage.arecord_usage(
-        user=turn.user,
-        model=turn.model,
-        usage=step.usage,
-        duration_ms=_ms(time.monotonic() - step.started),
-        outcome=_outcome(message),
-        conversation=turn.conversation,
-    )
+def _persist_sync(
+    message_id: int, fields: dict[str, Any], conversation_id: int, ledger: dict[str, Any]
+) -> None:
+    try:
+        with transaction.atomic():
+            # Named fields only: never overwrites stop_requested set by another worker.
+            Message.objects.filter(pk=message_id).update(**fields)
+            Conversation.objects.filter(pk=conversation_id).update(updated_at=timezone.now())
+        usage.record_usage(**ledger)  # the usage ledger (issue 8): one row per provider call
+    finally:
+        close_old_connections()  # a pool thread: honour CONN_MAX_AGE like a request would
+
+
+async def _persist(turn: Turn, message: Message, step: _Step) -> bool:
+    """Store the step's message, bump the conversation and write the ledger row. When the
+    database does not answer within PERSIST_TIMEOUT the user is told the answer could not be
+    saved (and the stream ends) rather than waiting on a dead connection. Runs in a pool
+    thread, so a hung attempt never blocks the request's own database work."""
+    ledger = {
+        "user": turn.user,
+        "model": turn.model,
+        "usage": step.usage,
+        "duration_ms": _ms(time.monotonic() - step.started),
+        "outcome": _outcome(message),
+        "conversation": turn.conversation,
+    }
+    save = sync_to_async(_persist_sync, thread_sensitive=False)
+    try:
+        await asyncio.wait_for(
+            save(message.pk, _saved_fields(message), turn.conversation.pk, ledger),
+            PERSIST_TIMEOUT,
+        )
+    except (DatabaseError, TimeoutError):
+        logger.exception("Could not save chat message %s", message.pk)
+        message.status = Message.Status.ERROR
+        message.error_kind = errors.UNSAVED
+        message.error_message = errors.describe(
+            ProviderError(kind=errors.UNSAVED, message=""),  # type: ignore[arg-type]
+            provider=message.provider,
+            model=message.model,
+        )
+        return False
+    return True
 
 
 async def _end_interrupted(turn: Turn, message: Message, step: _Step, first_step: bool) -> None:
@@ -614,9 +645,7 @@ async def _end_interrupted(turn: Turn, message: Message, step: _Step, first_step
     message.status = Message.Status.INTERRUPTED
     message.error_kind = message.error_message = ""
     message.finish_reason = message.finish_reason or "interrupted"
-    await _save(message)
-    await _record(turn, message, step)
-    await usage.settle(turn.admission)
+    await _persist(turn, message, step)
 
 
 # The turn --------------------------------------------------------------------------------
@@ -644,7 +673,6 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
             yield StepEnded(turn.resume_from)
             if outcome.paused_status:
                 await Message.objects.filter(pk=message.pk).adelete()
-                await usage.settle(turn.admission)
                 return
             yield StepStarted(message)
         request, trimmed = await build_request(turn)
@@ -662,8 +690,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
                     f"The assistant stopped after {MAX_STEPS} steps. "
                     "Ask it to continue if there is more to do."
                 )
-            await _save(message)
-            await _record(turn, message, step)
+            if not await _persist(turn, message, step):
+                break
             if not calls:
                 break
             # Tools (issue 6): run what may run; a call that needs the user pauses the turn.
@@ -712,9 +740,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
             provider=message.provider,
             model=message.model,
         )
-        await _save(message)
-    await usage.settle(turn.admission)
-    await sync_to_async(_touch_conversation)(turn.conversation.pk)
+        await _persist(turn, message, step)
+    # The admission's reservation is settled by usage.releasing around the whole stream.
     yield StepEnded(message)
 
 
@@ -728,10 +755,6 @@ def _continue_request(
         tools=request.tools,
         provider_options=request.provider_options,
     )
-
-
-def _touch_conversation(conversation_id: int) -> None:
-    Conversation.objects.filter(pk=conversation_id).update(updated_at=timezone.now())
 
 
 # Stop ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from assistant.providers.events import ProviderError
 NO_RESPONSE = "no_response"
 TOO_MANY_STEPS = "too_many_steps"
 INTERNAL = "internal"
+UNSAVED = "unsaved"
 
 
 def describe(error: ProviderError, *, provider: str, model: str) -> str:
@@ -35,6 +36,10 @@ def describe(error: ProviderError, *, provider: str, model: str) -> str:
         return "The model stopped responding."
     if kind == "connection":
         return f"Could not reach {provider}; check the connection and try again."
+    if kind == UNSAVED:
+        return (
+            "The answer could not be saved: the database is not answering. Try again in a moment."
+        )
     if kind == NO_RESPONSE:
         return "The model ended its answer without saying anything. Try again."
     return "Something went wrong while answering. Try again."

@@ -17,7 +17,7 @@ from functools import lru_cache
 from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
 
-from assistant import chat, display, usage
+from assistant import chat, display, errors, usage
 from assistant.models import Message
 
 _SENTINEL = "\x00chunk\x00"
@@ -91,11 +91,10 @@ async def _turn_events(turn: chat.Turn, page: dict[str, object] | None) -> Async
                 message.can_retry = message.status == Message.Status.ERROR
                 if message.status in display.WAITING:
                     await sync_to_async(display.prepare_cards)([message], turn.user, turn.current)
+                # Without a database (the answer could not be saved) there is no budget to show.
+                budget = "" if message.error_kind == errors.UNSAVED else await budget_fragment(turn)
                 yield message_event(
-                    "assistant/stream/message_final.html",
-                    message,
-                    csrf_token,
-                    extra=await budget_fragment(turn),
+                    "assistant/stream/message_final.html", message, csrf_token, extra=budget
                 )
             elif isinstance(event, chat.StepStarted):
                 yield message_event(

@@ -348,6 +348,22 @@ class BaseHeaderFormSet(RemovableFormSet):
             seen.add(name)
 
 
+def _holds_nul(value: object) -> bool:
+    """Whether any text in a parsed JSON value (keys included) holds a NUL character."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 class CompatibleModelForm(forms.Form):
     id = forms.IntegerField(widget=forms.HiddenInput, required=False)
     model_id = forms.CharField(
@@ -401,10 +417,18 @@ class CompatibleModelForm(forms.Form):
                 code="invalid_json",
                 params={"reason": error.msg},
             ) from None
+        except RecursionError:
+            raise ValidationError(
+                "Provider Options is nested too deeply.", code="too_deep"
+            ) from None
         if not isinstance(value, dict):
             raise ValidationError(
                 'Provider Options must be a JSON object, e.g. {"temperature": 0.2}.',
                 code="not_object",
+            )
+        if _holds_nul(value):  # PostgreSQL's jsonb refuses \u0000
+            raise ValidationError(
+                "Provider Options cannot contain NUL characters (\\u0000).", code="nul"
             )
         return value
 

@@ -107,6 +107,21 @@ DATABASES = {
     )
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and DATABASES["default"]["CONN_MAX_AGE"] == 0
+):
+    # A bounded pool per worker process: a burst of requests (hundreds of chat streams
+    # starting at once) waits for a free connection instead of failing once PostgreSQL's
+    # max_connections is reached.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "pool",
+        {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=30.0),
+        },
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the stream writer and page readers work at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

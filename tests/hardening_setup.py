@@ -96,9 +96,21 @@ def door_objects(owner: Any) -> dict[str, Any]:
         "paused_message": paused.pk,
         "tool_call": call.pk,
         "token": token.pk,
-        "group": Group.objects.get(name="App users").pk,
+        "group": app_users_group().pk,
         "prompt": "summarize",
     }
+
+
+def app_users_group() -> Group:
+    """The "App users" group (a transactional test's flush removes the migration's row)."""
+    from django.contrib.auth.models import Permission
+
+    group, created = Group.objects.get_or_create(name="App users")
+    if created:
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label="assistant", codename="app_access")
+        )
+    return group
 
 
 def fill(template: str, objects: dict[str, Any]) -> str:

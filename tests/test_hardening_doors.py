@@ -163,11 +163,10 @@ def test_anonymous_htmx_requests_to_app_doors_get_401_not_a_login_page(client):
 def _admin_pages(superuser) -> list[str]:
     """The index, and the list and one change page of every registered model."""
     from ai_settings.models import GroupAIPolicy, SettingsAuditEntry
-    from django.contrib.auth.models import Group
 
     setup.door_objects(superuser)
     setup.active_collection()
-    group = Group.objects.get(name="App users")
+    group = setup.app_users_group()
     GroupAIPolicy.objects.get_or_create(group=group)
     SettingsAuditEntry.objects.create(user=superuser, changes=[{"field": "x", "change": "set"}])
     pages = []

@@ -169,7 +169,7 @@ def test_settings_partials_and_test_connection_answer_bad_input_without_a_500(ma
     period=st.dictionaries(st.sampled_from(["period", "start", "end"]), nasty_text, max_size=3),
 )
 def test_usage_and_group_forms_refuse_bad_input_without_a_500(manager_client, field, value, period):
-    group = Group.objects.get(name="App users")
+    group = setup.app_users_group()
     before = _settings_state()
     data = {"group": str(group.pk), f"group-{group.pk}-model_access": "all"}
     data[f"group-{group.pk}-{field}" if field != "group" else "group"] = value
@@ -202,7 +202,7 @@ CHAT_FIELDS = ["message", "model", "conversation", "page_url", "attach_page", "p
                "prompt_var-topic", "surface"]  # fmt: skip
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # answers are stored from a worker thread
 @FUZZ
 @given(
     fields=st.dictionaries(st.sampled_from(CHAT_FIELDS), nasty_text, min_size=1, max_size=4),
@@ -232,7 +232,7 @@ def test_bad_chat_posts_are_refused_clearly_and_store_nothing(chat_client, field
         assert b'role="alert"' in response.content  # the reason, above the message box
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @FUZZ
 @given(title=nasty_text, mode=nasty_text, decision_field=nasty_text)
 def test_bad_conversation_and_tool_settings_posts_change_nothing(

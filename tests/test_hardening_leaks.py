@@ -38,7 +38,8 @@ from tests.hardening_leaks import (
 from tests.settings_page import URL, open_form
 
 pytestmark = [
-    pytest.mark.django_db,
+    # The chat stores a finished answer from a worker thread: it must see committed rows.
+    pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume"),
 ]
 
@@ -288,13 +289,11 @@ def test_chat_streams_ending_in_provider_errors_and_chat_pages_never_show_a_key(
 def test_every_admin_page_and_the_error_pages_never_show_a_key(
     admin_client, configured, fakes, scan, logs, capfd, superuser, api_only_user
 ):
-    from django.contrib.auth.models import Group
-
     from ai_settings.models import GroupAIPolicy
 
     fakes["compat_one"].script(HttpError(401, "bad key {key}"))
     _send(admin_client, scan, "a failed chat turn", message="Hi", model=configured.compat_one)
-    GroupAIPolicy.objects.get_or_create(group=Group.objects.get(name="App users"))
+    GroupAIPolicy.objects.get_or_create(group=setup.app_users_group())
     create_token(superuser, "leak scan")
     setup.door_objects(superuser)
     _get(admin_client, scan, reverse("admin:index"))
@@ -365,7 +364,6 @@ async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[s
     return answers
 
 
-@pytest.mark.django_db(transaction=True)  # the MCP app closes old connections per request
 def test_mcp_answers_never_show_a_key(configured, superuser, scan, logs, capfd):
     setup.set_ai(mcp_enabled=True, mcp_allow_deletes=True)
     ApiToken.objects.filter(user=superuser).delete()

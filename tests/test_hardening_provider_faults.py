@@ -17,7 +17,8 @@ from tests.fakes.script import HttpError, Reply
 from tests.hardening_leaks import sse_text
 
 pytestmark = [
-    pytest.mark.django_db,
+    # The chat stores a finished answer from a worker thread: it must see committed rows.
+    pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume"),
 ]
 

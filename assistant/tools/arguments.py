@@ -44,14 +44,31 @@ def from_json_text(value: Any) -> Any:
         text = value.strip()
         if text[:1] in ("{", "[") or text in ("null", "true", "false"):
             try:
-                return json.loads(text)
+                value = json.loads(text)
             except json.JSONDecodeError as error:
                 raise ToolError(
                     f"Could not parse JSON: {error.msg} at position {error.pos}."
                 ) from None
             except RecursionError:
                 raise ToolError("The JSON is nested too deeply.") from None
+    refuse_nul(value)
     return value
+
+
+def refuse_nul(value: Any) -> None:
+    """Text with a NUL character (which PostgreSQL cannot store or compare) is refused,
+    wherever it sits in the arguments."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ToolError("Text cannot contain NUL characters (\\u0000).")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
 
 
 def in_integer_range(value: Any) -> bool:

@@ -73,7 +73,7 @@ def test_chat_page_of_500_messages_shows_every_message(client, app_user):
 
 
 @pytest.mark.django_db
-def test_usage_page_queries_stay_the_same_from_50_to_5000_ledger_rows(manager_client, django_user_model):
+def test_usage_page_queries_stay_the_same_from_50_to_5000_ledger_rows(manager_client):
     seed.configure_ai()
     users = seed.app_users(20)
     seed.ledger(50, users)

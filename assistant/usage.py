@@ -24,6 +24,7 @@ overshot only by messages already in flight when it ran out.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -33,7 +34,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Max, Sum
 from django.utils import timezone
 
@@ -42,6 +43,13 @@ from ai_settings.current import CurrentSettings, get_current
 from ai_settings.models import GroupAIPolicy
 from assistant.models import UsageLock, UsageRecord, UsageReservation
 from assistant.providers.events import Usage
+
+logger = logging.getLogger(__name__)
+
+# How long a closing stream waits for its reservation to be settled. A database that is away
+# must not hold the response open; an unsettled reservation expires by itself.
+SETTLE_WAIT_SECONDS = 3.0
+_settling: set[asyncio.Task] = set()  # keeps background settles referenced until they end
 
 RATE_WINDOW = timedelta(minutes=1)
 # A reservation whose message never settled (its worker died) stops counting after this.
@@ -352,4 +360,16 @@ async def releasing(admission: Admission, body: AsyncIterator[T]) -> AsyncIterat
             async for part in body:
                 yield part
     finally:
-        await asyncio.shield(settle(admission))
+        task = asyncio.ensure_future(settle(admission))
+        _settling.add(task)
+        task.add_done_callback(_settle_done)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), SETTLE_WAIT_SECONDS)
+        except (asyncio.TimeoutError, DatabaseError):
+            pass  # reported by _settle_done; the reservation expires if it never settles
+
+
+def _settle_done(task: asyncio.Task) -> None:
+    _settling.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("A usage reservation could not be settled: %s", task.exception())

@@ -12,6 +12,20 @@ django_application = get_asgi_application()
 
 from prompts.mcp_http import McpApp  # noqa: E402  (needs Django set up first)
 
+
+def _warm_up() -> None:
+    """Import what the first request would otherwise import on the event loop — the URL conf,
+    its views and the provider SDKs (seconds of CPU) — so no stream on this worker stalls."""
+    from django.urls import get_resolver
+
+    from assistant.providers import load_adapters
+
+    get_resolver().url_patterns  # noqa: B018  (imports every view module)
+    load_adapters()
+
+
+_warm_up()
+
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 

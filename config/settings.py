@@ -211,6 +211,7 @@ LOGGING = {
     "loggers": {
         # httpx logs every request URL at INFO; URLs can carry a Gemini key (?key=).
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         # The MCP SDK logs every stateless request's session teardown at INFO.
         "mcp.server.streamable_http": {"level": "WARNING"},

@@ -77,3 +77,8 @@ def get_adapter(connection: ProviderConnection) -> ProviderAdapter:
 async def list_models(connection: ProviderConnection) -> list[str]:
     """The provider's model ids ("Test connection"). Raises ProviderFailure (10 s timeout)."""
     return await get_adapter(connection).list_models()
+
+
+def load_adapters() -> None:
+    """Import every adapter and its SDK now (server start-up) rather than in a first request."""
+    from assistant.providers import anthropic, google, openai, openai_responses  # noqa: F401

@@ -257,6 +257,26 @@ def test_bad_conversation_and_tool_settings_posts_change_nothing(
         assert response.status_code in (200, 400, 404, 409)
 
 
+@pytest.mark.django_db
+def test_a_decision_that_does_not_fit_the_tool_call_is_refused_and_changes_nothing(
+    client, app_user
+):
+    """Approve/deny are for calls awaiting approval, answer/dismiss for ask_user questions."""
+    objects = setup.door_objects(app_user)
+    approval = ToolCall.objects.get(pk=objects["tool_call"])
+    question = ToolCall.objects.create(
+        message=approval.message, call_id="call_q", name="ask_user",
+        arguments={"questions": [{"question": "Which?", "options": ["A", "B"]}]},
+    )  # fmt: skip
+    client.force_login(app_user)
+    for call, decision in ((approval, "answer"), (approval, "dismiss"), (question, "approve"),
+                           (question, "deny")):  # fmt: skip
+        response = client.post(reverse(f"assistant:tool_{decision}", kwargs={"pk": call.pk}))
+        assert response.status_code == 409, (call.name, decision)
+        call.refresh_from_db()
+        assert (call.status, call.decided_by_id) == ("pending", None)
+
+
 # Tool arguments (the registry's run(), as the chat and MCP call it) -------------------------
 
 json_values = st.recursive(

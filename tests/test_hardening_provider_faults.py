@@ -29,9 +29,9 @@ LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "com
 FAULTS = {
     "401": ((HttpError(401, "Invalid API key."),), "auth",
             "{label} rejected the API key — an administrator can update it in Settings → AI.", 1),
-    # A long Retry-After is told to the user, not sat out by the SDK.
-    "429": ((HttpError(429, "Slow down.", retry_after="30"),), "rate_limit",
-            "Rate limited by {label}; try again in 30 s.", 1),
+    # A rate limit is told to the user at once, never retried or sat out by the SDK.
+    "429": ((HttpError(429, "Slow down.", retry_after="5"),), "rate_limit",
+            "Rate limited by {label}; try again in 5 s.", 1),
     # The SDKs retry a 500 twice before the first token, never more.
     "500": ((HttpError(500, "Internal error."),) * 3, "unavailable",
             "{label} is unavailable right now; try again in a moment.", 3),

@@ -165,6 +165,21 @@ async def test_rate_limit_reports_retry_after_without_waiting_it_out(provider):
     assert len(provider.generation_requests) == 1
 
 
+@pytest.mark.parametrize("retry_after", ["2", None])
+async def test_rate_limit_is_reported_at_once_and_never_retried(provider, retry_after):
+    """The user sees "Rate limited…; try again in N s" straight away: the SDK neither waits
+    out a short Retry-After nor backs off and tries again."""
+    provider.fake.script(HttpError(429, "Slow down.", retry_after=retry_after), Reply(text="Late."))
+
+    events = await provider.run()
+
+    error = only_error(events)
+    assert error.kind == "rate_limit"
+    assert error.retry_after == (2 if retry_after else None)
+    assert not of_type(events, TextDelta)
+    assert len(provider.generation_requests) == 1
+
+
 async def test_persistent_server_error_is_unavailable_after_two_retries(provider):
     provider.fake.script(*[HttpError(500, "Boom.", headers=QUICK_RETRY)] * 3)
 
@@ -175,8 +190,9 @@ async def test_persistent_server_error_is_unavailable_after_two_retries(provider
     assert len(provider.generation_requests) == 3
 
 
-async def test_server_error_before_first_token_is_retried(provider):
-    provider.fake.script(HttpError(503, "Busy.", headers=QUICK_RETRY), Reply(text="Second try."))
+@pytest.mark.parametrize("status", [500, 503])
+async def test_server_error_before_first_token_is_retried(provider, status):
+    provider.fake.script(HttpError(status, "Busy.", headers=QUICK_RETRY), Reply(text="Second try."))
 
     events = await provider.run()
 

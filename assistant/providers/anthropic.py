@@ -26,7 +26,7 @@ from assistant.providers.clients import (
     MAX_RETRIES,
     PerLoop,
     Timeouts,
-    refuse_long_retry_waits,
+    refuse_unwanted_retries,
 )
 from assistant.providers.errors import (
     UNREADABLE,
@@ -180,7 +180,7 @@ class AnthropicAdapter:
             max_retries=MAX_RETRIES,
             default_headers=dict(self.connection.headers) or None,
             http_client=anthropic.DefaultAsyncHttpxClient(
-                timeout=timeout, event_hooks={"response": [refuse_long_retry_waits]}
+                timeout=timeout, event_hooks={"response": [refuse_unwanted_retries]}
             ),
         )
 

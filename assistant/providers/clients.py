@@ -14,18 +14,22 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 LIST_MODELS_TIMEOUT = 10.0
-MAX_RETRIES = 2  # the SDKs retry only the request itself, so never after the first token
+# The SDKs retry only the request itself, so never after the first token; they retry server
+# errors (5xx, 408) and dropped connections, never a rate limit (429).
+MAX_RETRIES = 2
 # A chat turn does not sit silent for minutes: a longer Retry-After is reported to the user
-# (as a rate_limit error with retry_after) instead of being waited out by the SDK.
+# instead of being waited out by the SDK.
 MAX_RETRY_WAIT = 20.0
 
 
-async def refuse_long_retry_waits(response: Any) -> None:
-    """httpx response hook: tell the SDK (`x-should-retry`) not to wait out a long delay."""
+async def refuse_unwanted_retries(response: Any) -> None:
+    """httpx response hook: tell the SDK (`x-should-retry`) not to retry a 429 — the user
+    is told at once to try again in Retry-After seconds, rather than waiting in silence
+    while the SDK sits it out — nor to wait out a long delay."""
     from assistant.providers.errors import retry_after_seconds
 
     wait = retry_after_seconds(response.headers)
-    if wait is not None and wait > MAX_RETRY_WAIT:
+    if response.status_code == 429 or (wait is not None and wait > MAX_RETRY_WAIT):
         response.headers["x-should-retry"] = "false"
 
 

@@ -9,7 +9,8 @@
 - The base URL override goes through `http_options.base_url`.
 - Timeouts: genai passes one number for every phase, so a request hook sets connect and
   read (idle) timeouts separately on each request. genai does not retry by default; we
-  allow 2 retries on 408/5xx (before any token, as retries wrap only the request).
+  allow 2 retries on 408/5xx (before any token, as retries wrap only the request), never
+  on 429, as for the other providers.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ _FINISH = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
 }
+# Not 429 (genai retries it by default): a rate limit is reported to the user at once.
 _RETRY_STATUSES = [408, 500, 502, 503, 504]
 _UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
 _RETRY_DELAY = re.compile(r"^\s*([0-9.]+)s\s*$")

@@ -33,7 +33,7 @@ from assistant.providers.clients import (
     MAX_RETRIES,
     PerLoop,
     Timeouts,
-    refuse_long_retry_waits,
+    refuse_unwanted_retries,
 )
 from assistant.providers.errors import (
     UNREADABLE,
@@ -75,7 +75,7 @@ def make_client(connection: ProviderConnection, timeouts: Timeouts) -> openai.As
         max_retries=MAX_RETRIES,
         default_headers=dict(connection.headers) or None,
         http_client=openai.DefaultAsyncHttpxClient(
-            timeout=timeout, event_hooks={"response": [refuse_long_retry_waits]}
+            timeout=timeout, event_hooks={"response": [refuse_unwanted_retries]}
         ),
     )
 

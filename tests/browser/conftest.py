@@ -82,3 +82,11 @@ def log_in(page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def open_chat(page):
+    """The full-page assistant, with its message box ready."""
+    page.goto("/assistant/")
+    box = page.get_by_role("textbox", name="Message")
+    box.wait_for()
+    return box

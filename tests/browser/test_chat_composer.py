@@ -7,18 +7,11 @@ import pytest
 
 from ai_settings.models import AISettings
 from prompts.models import Prompt, PromptCollection, PromptMessage
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_chat
 from tests.chat_setup import add_local_provider, bump
 from tests.fakes.script import Reply
 
 pytestmark = pytest.mark.browser
-
-
-def open_chat(page):
-    page.goto("/assistant/")
-    box = page.get_by_role("textbox", name="Message")
-    box.wait_for()
-    return box
 
 
 def test_shift_enter_adds_a_line_and_an_empty_message_is_not_sent(page, app_user, fake_openai):

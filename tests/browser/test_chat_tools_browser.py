@@ -7,18 +7,11 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from prompts.models import PromptCollection
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_chat
 from tests.chat_setup import add_local_provider
 from tests.fakes.script import Call, Reply
 
 pytestmark = pytest.mark.browser
-
-
-def open_chat(page):
-    page.goto("/assistant/")
-    box = page.get_by_role("textbox", name="Message")
-    box.wait_for()
-    return box
 
 
 def test_approve_a_delete_in_the_chat_and_the_answer_goes_on(page, app_user, fake_openai):

@@ -1,4 +1,5 @@
-"""A staff user writes a prompt with variables in Django admin, in a real browser."""
+"""A staff user writes a prompt with variables in Django admin, in a real browser, and uses
+it from the chat."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import pytest
 from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
+from ai_settings.models import AISettings
 from prompts.models import Prompt, PromptCollection
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_chat
+from tests.chat_setup import add_local_provider, bump
+from tests.conftest import _group
+from tests.fakes.script import Reply
 
 
 @pytest.fixture
@@ -23,7 +28,7 @@ def editor(staff_user):
     return staff_user
 
 
-def test_staff_creates_a_prompt_with_variables_and_sees_its_preview(page, editor):
+def test_staff_creates_a_prompt_with_variables_and_sees_its_preview(page, editor, fake_openai):
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, "staff")
@@ -56,3 +61,20 @@ def test_staff_creates_a_prompt_with_variables_and_sees_its_preview(page, editor
     assert [m.role for m in prompt.messages.all()] == ["user", "assistant"]
     assert prompt.created_by == editor
     assert not [e for e in errors if "Content Security Policy" in e and "script" in e]
+
+    # The collection becomes the active one and the staff member, an App user, uses the prompt.
+    editor.groups.add(_group("App users"))
+    add_local_provider(fake_openai)
+    AISettings.objects.filter(pk=1).update(prompts_collection=prompt.collection)
+    bump()
+    fake_openai.script(Reply(text="A short summary."))
+    box = open_chat(page)
+    box.press("/")
+    page.get_by_role("button", name="summarize").click()
+    page.get_by_label("audience").fill("engineers")
+    page.get_by_label("record").fill("Invoice 7")
+    page.get_by_role("button", name="Send").click()
+    page.get_by_text("A short summary.").wait_for()
+    sent = fake_openai.last_body["messages"]
+    assert "Write for engineers." in sent[0]["content"]
+    assert {"role": "user", "content": "Summarize Invoice 7 for engineers."} in sent

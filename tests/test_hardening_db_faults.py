@@ -82,6 +82,7 @@ def test_the_database_going_away_mid_stream_shows_an_error_and_the_worker_recove
     model = add_local_provider(fake_openai)
     fake_openai.script(SLOW)
     http = signed_in_http(asgi_server.url, app_user)
+    http.timeout = httpx.Timeout(60)  # the server decides how long to wait for the database
     received, gone_at, cut_off = "", 0, False
     try:
         with http.stream(

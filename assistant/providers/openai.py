@@ -61,6 +61,11 @@ _PROTECTED = ("n",)  # one choice: we read only the first
 _FINISH = {"tool_calls": "tool_calls", "function_call": "tool_calls"}
 
 
+class _RawChunks(openai.AsyncStream[object]):
+    """The SDK's SSE stream (in-stream error events, timeouts and dropped connections become
+    SDK exceptions) yielding each chunk as the dict json.loads made of it."""
+
+
 def make_client(connection: ProviderConnection, timeouts: Timeouts) -> openai.AsyncOpenAI:
     base_url = connection.base_url or (
         OPENAI_DEFAULT_BASE_URL if connection.kind == "openai" else None
@@ -236,40 +241,57 @@ class ChatCompletionsAdapter:
         calls: dict[int, dict[str, str]] = {}
         finish: str | None = None
         try:
-            stream = await self.client.chat.completions.create(**params, extra_body=body)
+            # The SDK sends the request (auth, headers, retries before the first byte, HTTP
+            # errors) and splits the SSE body, but each chunk stays a plain dict from
+            # json.loads: building a typed pydantic chunk per delta was a third of a worker's
+            # CPU under load (see bench/RESULTS.md).
+            raw = await self.client.chat.completions.with_raw_response.create(
+                **params, extra_body=body
+            )
+            stream = raw.parse(to=_RawChunks)
             async with stream:
                 async for chunk in stream:
-                    if chunk.usage is not None:
-                        details = chunk.usage.completion_tokens_details
+                    if not isinstance(chunk, dict):
+                        continue
+                    usage = chunk.get("usage")
+                    if isinstance(usage, dict):
+                        details = usage.get("completion_tokens_details")
                         yield Usage(
-                            input_tokens=chunk.usage.prompt_tokens or 0,
-                            output_tokens=chunk.usage.completion_tokens or 0,
-                            reasoning_tokens=(details.reasoning_tokens or 0) if details else 0,
+                            input_tokens=usage.get("prompt_tokens") or 0,
+                            output_tokens=usage.get("completion_tokens") or 0,
+                            reasoning_tokens=(
+                                (details.get("reasoning_tokens") or 0)
+                                if isinstance(details, dict)
+                                else 0
+                            ),
                         )
-                    for choice in chunk.choices[:1]:
-                        delta = choice.delta
-                        extra = delta.model_extra or {}
-                        reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+                    for choice in (chunk.get("choices") or ())[:1]:
+                        delta = choice.get("delta") or {}
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                         if isinstance(reasoning, str) and reasoning:
                             yield ReasoningDelta(reasoning)
-                        if delta.content:
-                            yield TextDelta(delta.content)
-                        if delta.refusal:
-                            yield TextDelta(delta.refusal)
-                        for piece in delta.tool_calls or ():
-                            index = getattr(piece, "index", None)
+                        content = delta.get("content")
+                        if isinstance(content, str) and content:
+                            yield TextDelta(content)
+                        refusal = delta.get("refusal")
+                        if isinstance(refusal, str) and refusal:
+                            yield TextDelta(refusal)
+                        for piece in delta.get("tool_calls") or ():
+                            index = piece.get("index")
                             if index is None:  # some servers send whole calls unindexed
                                 index = len(calls)
                             call = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-                            if piece.id:
-                                call["id"] = piece.id
-                            if piece.function is not None:
-                                if piece.function.name:
-                                    call["name"] += piece.function.name
-                                if piece.function.arguments:
-                                    call["arguments"] += piece.function.arguments
-                        if choice.finish_reason:
-                            finish = _FINISH.get(choice.finish_reason, choice.finish_reason)
+                            if piece.get("id"):
+                                call["id"] = piece["id"]
+                            function = piece.get("function")
+                            if isinstance(function, dict):
+                                if function.get("name"):
+                                    call["name"] += function["name"]
+                                if function.get("arguments"):
+                                    call["arguments"] += function["arguments"]
+                        reason = choice.get("finish_reason")
+                        if reason:
+                            finish = _FINISH.get(reason, reason)
                             for index in sorted(calls):
                                 call = calls[index]
                                 yield ToolCall(

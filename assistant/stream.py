@@ -65,8 +65,11 @@ def message_event(
 
 
 async def budget_fragment(turn: chat.Turn) -> str:
-    """The user's daily tokens left (usage controls), to refresh after every step."""
-    tokens_left = await usage.aremaining_budget(turn.user, turn.current)
+    """The user's daily tokens left (usage controls), to refresh after every step. No budget
+    applied when the turn was admitted: nothing to look up again."""
+    tokens_left = None
+    if turn.admission.budget is not None:
+        tokens_left = await usage.aremaining_budget(turn.user, turn.current)
     return render_to_string("assistant/stream/budget.html", {"tokens_left": tokens_left})
 
 

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, transaction
-from django.db.models import F, Max, Sum
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
 from ai_settings.catalog import AvailableModel
@@ -279,11 +279,11 @@ def admit_sync(
 ) -> Admission:
     user_id = user.pk
     budget = daily_budget(user, current)
-    UsageLock.objects.get_or_create(user_id=user_id)
     with transaction.atomic():
         now = timezone.now()
         # The first statement is a write: it waits for any other admission of this user.
-        UsageLock.objects.filter(user_id=user_id).update(locked_at=now)
+        if not UsageLock.objects.filter(user_id=user_id).update(locked_at=now):
+            UsageLock.objects.get_or_create(user_id=user_id, defaults={"locked_at": now})
 
         recent = list(
             UsageReservation.objects.filter(user_id=user_id, created_at__gt=now - RATE_WINDOW)
@@ -309,11 +309,10 @@ def admit_sync(
             user_id=user_id, tokens=tokens, created_at=now
         )
         # Rows that count for nothing any more: out of the rate window and settled or expired.
-        UsageReservation.objects.filter(user_id=user_id, created_at__lt=now - RATE_WINDOW).filter(
-            settled_at__isnull=False
-        ).delete()
         UsageReservation.objects.filter(
-            user_id=user_id, created_at__lt=now - RESERVATION_TTL
+            Q(created_at__lt=now - RATE_WINDOW, settled_at__isnull=False)
+            | Q(created_at__lt=now - RESERVATION_TTL),
+            user_id=user_id,
         ).delete()
     return Admission(
         admitted=True,

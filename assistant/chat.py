@@ -35,6 +35,7 @@ from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
 from assistant import errors, history, usage
 from assistant.attachments import CheckedFile
+from assistant.heartbeat import interrupt_abandoned
 from assistant.models import Attachment, Conversation, Message
 from assistant.models import ToolCall as ToolCallRow
 from assistant.providers import get_adapter
@@ -176,6 +177,7 @@ def _begin_turn_sync(
             if not conversation.title:
                 conversation.title = _title_from(text)
             conversation.save(update_fields=["model_key", "title", "updated_at"])
+            interrupt_abandoned(conversation.pk)  # its partial text joins the history
         _close_waiting_calls(conversation)
         # A chosen prompt's messages come first, as they would in an MCP client.
         for role, prompt_text in prompt_messages:
@@ -310,7 +312,7 @@ async def begin_resume(
     """Continue a turn paused for the user, once every waiting call is decided. None when
     it is not waiting any more (resumed already, by another click or worker)."""
     claimed = await Message.objects.filter(pk=paused.pk, status__in=WAITING).aupdate(
-        status=Message.Status.STREAMING
+        status=Message.Status.STREAMING, heartbeat_at=timezone.now()
     )
     if not claimed:
         return None

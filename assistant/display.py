@@ -10,6 +10,7 @@ from typing import Any
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
 from assistant import attachments, page_context
+from assistant.heartbeat import interrupt_abandoned
 from assistant.models import Attachment, Conversation, Message, ToolCall
 from assistant.usage import models_for_user, remaining_budget
 
@@ -59,7 +60,8 @@ def model_picker(
 
 def messages_for_display(conversation: Conversation) -> list[Message]:
     """The conversation's messages with their files (metadata only) and tool calls, and
-    whether the last one can be retried."""
+    whether the last one can be retried. An answer whose worker died shows as interrupted."""
+    interrupt_abandoned(conversation.pk)
     messages = list(conversation.messages.prefetch_related("tool_calls"))
     files: dict[int, list[Attachment]] = {}
     for row in Attachment.objects.filter(message__conversation=conversation).defer("data"):

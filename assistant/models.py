@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Conversation(models.Model):
@@ -47,6 +48,8 @@ class Message(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
     # Set by the Stop button (any worker); the streaming worker polls it.
     stop_requested = models.BooleanField(default=False)
+    # While streaming: when its worker last showed it is alive (assistant.heartbeat).
+    heartbeat_at = models.DateTimeField(default=timezone.now)
     # Extra instructions for this turn only (a prompt's system prompt) and page context.
     extra_instructions = models.TextField(blank=True, default="")
     page_context = models.JSONField(null=True, blank=True)

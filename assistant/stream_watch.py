@@ -3,10 +3,12 @@ loop reads the Stop flags of all of them and writes their progress, every TICK s
 
 Why: with hundreds of concurrent streams, a query per stream per half second (and one
 database connection held per stream) would swamp the database. Here the cost per tick is one
-SELECT for all Stop flags plus one UPDATE per stream that has new text, on one dedicated
-thread and connection. The Stop flag itself lives in the database (Message.stop_requested,
-set by whichever worker serves the Stop button); this process only remembers which of its own
-streams to look for, and forgets each when it ends.
+SELECT for all Stop flags plus one UPDATE per stream that has new text, and every
+HEARTBEAT_SECONDS one UPDATE of all their heartbeats (assistant.heartbeat: how an answer whose
+worker died is told from a live one), on one dedicated thread and connection. The Stop flag
+itself lives in the database (Message.stop_requested, set by whichever worker serves the Stop
+button); this process only remembers which of its own streams to look for, and forgets each
+when it ends.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
 
+from assistant import heartbeat
 from assistant.models import Message
 
 logger = logging.getLogger(__name__)
@@ -36,14 +40,20 @@ class _Watched:
     progress: tuple[str, str] | None = None  # (content, reasoning) not saved yet
 
 
-def _tick_sync(ids: list[int], progress: dict[int, tuple[str, str]]) -> set[int]:
+def _tick_sync(ids: list[int], progress: dict[int, tuple[str, str]], beat: bool) -> set[int]:
     """Save progress (only while the message still streams, so a late tick never overwrites
-    the final save) and return the ids whose Stop flag is set."""
+    the final save), with `beat` refresh every stream's heartbeat, and return the ids whose
+    Stop flag is set."""
     close_old_connections()
     try:
+        now = timezone.now()
         for message_id, (content, reasoning) in progress.items():
             Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-                content=content, reasoning=reasoning
+                content=content, reasoning=reasoning, heartbeat_at=now
+            )
+        if beat:
+            Message.objects.filter(pk__in=ids, status=Message.Status.STREAMING).update(
+                heartbeat_at=now
             )
         return set(
             Message.objects.filter(pk__in=ids, stop_requested=True).values_list("pk", flat=True)
@@ -75,8 +85,10 @@ class StreamWatch:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        next_beat = loop.time() + heartbeat.HEARTBEAT_SECONDS
         while self._watched:
             await asyncio.sleep(TICK)
+            beat = loop.time() >= next_beat
             progress = {}
             for message_id, watched in self._watched.items():
                 if watched.progress is not None:
@@ -84,11 +96,13 @@ class StreamWatch:
                     watched.progress = None
             try:
                 stopped = await loop.run_in_executor(
-                    _executor, _tick_sync, list(self._watched), progress
+                    _executor, _tick_sync, list(self._watched), progress, beat
                 )
             except DatabaseError:  # a database hiccup must not end every stream's watch
                 logger.exception("Reading the chat's Stop flags failed; trying again")
                 continue
+            if beat:
+                next_beat = loop.time() + heartbeat.HEARTBEAT_SECONDS
             for message_id in stopped:
                 watched = self._watched.pop(message_id, None)
                 if watched is not None:

@@ -10,7 +10,8 @@ POST door without a token.
 A door is one method of one URL. Its rule says what each account gets; `OK` stands for the
 door's own `ok` status, the answer to an account that is let in (with the door's test request:
 its query string and form data; "{name}" fills in the pk (or slug) of one of the test's
-objects, owned by the requesting account). Django admin is covered by one rule for the whole namespace.
+objects, owned by the requesting account). Django admin is covered by one rule for the whole
+namespace.
 """
 
 from __future__ import annotations
@@ -151,9 +152,7 @@ DOORS: dict[str, tuple[Door, ...]] = {
         Door("GET", MANAGE_VIEW, 200),
         Door("POST", MANAGE_CHANGE, 409, why="a post without the form's version is stale"),
     ),
-    "ai_settings:new_provider": (
-        Door("GET", MANAGE_CHANGE, 200, query="providers-TOTAL_FORMS=1"),
-    ),
+    "ai_settings:new_provider": (Door("GET", MANAGE_CHANGE, 200, query="providers-TOTAL_FORMS=1"),),
     "ai_settings:new_model_row": (
         Door(
             "GET",
@@ -211,9 +210,7 @@ DOORS: dict[str, tuple[Door, ...]] = {
     "assistant:rename": (
         Door("POST", APP_ACCESS, 302, kwargs=_conversation, data={"title": "Renamed"}),
     ),
-    "assistant:delete": (
-        Door("POST", APP_ACCESS, 302, kwargs={"pk": "spare_conversation"}),
-    ),
+    "assistant:delete": (Door("POST", APP_ACCESS, 302, kwargs={"pk": "spare_conversation"}),),
     "assistant:stop": (
         Door(
             "POST",
@@ -246,9 +243,7 @@ DOORS: dict[str, tuple[Door, ...]] = {
         Door("GET", AI_SIGNED_IN, 200),
         Door("POST", AI_SIGNED_IN, 200, data={"name": "door"}, why="the token, shown once"),
     ),
-    "prompts:revoke_token": (
-        Door("POST", AI_SIGNED_IN, 302, kwargs={"token_id": "token"}),
-    ),
+    "prompts:revoke_token": (Door("POST", AI_SIGNED_IN, 302, kwargs={"token_id": "token"}),),
     "prompts:picker": (Door("GET", APP_ACCESS, 200),),
     "prompts:prompt_form": (Door("GET", APP_ACCESS, 200, kwargs={"name": "prompt"}),),
 }

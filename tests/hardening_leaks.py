@@ -90,7 +90,9 @@ class _Collector(logging.Handler):
         try:
             self.lines.append(self.format(record))
         except Exception as error:  # a record that cannot be formatted is a finding too
-            self.lines.append(f"UNFORMATTABLE {record.name}: {error!r} {record.msg!r} {record.args!r}")
+            self.lines.append(
+                f"UNFORMATTABLE {record.name}: {error!r} {record.msg!r} {record.args!r}"
+            )
 
 
 @contextmanager
@@ -141,7 +143,9 @@ class Configured:
         }
 
 
-def configure_through_the_page(client: Any, scan: LeakScan, *, compatible_base_url: str) -> Configured:
+def configure_through_the_page(
+    client: Any, scan: LeakScan, *, compatible_base_url: str
+) -> Configured:
     """An administrator sets every key, two compatible providers (one with a custom header)
     and their models on Settings → AI, without JavaScript; each response is scanned."""
     form = open_form(client)
@@ -160,7 +164,9 @@ def configure_through_the_page(client: Any, scan: LeakScan, *, compatible_base_u
     form.remove("openai_allowed_models").add("openai_allowed_models", "gpt-5-mini")
     form.remove("anthropic_allowed_models").add("anthropic_allowed_models", "claude-haiku-4-5")
     form.remove("google_allowed_models").add("google_allowed_models", "gemini-2.5-flash")
-    for index, (name, key) in enumerate((("Gateway LLM", COMPAT_ONE_KEY), ("Second LLM", COMPAT_TWO_KEY))):
+    for index, (name, key) in enumerate(
+        (("Gateway LLM", COMPAT_ONE_KEY), ("Second LLM", COMPAT_TWO_KEY))
+    ):
         form.set(f"providers-{index}-name", name)
         form.set(f"providers-{index}-base_url", compatible_base_url)
         form.set(f"providers-{index}-api_key", key)

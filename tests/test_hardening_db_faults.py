@@ -4,8 +4,9 @@ database answers again.
 
 On PostgreSQL (DATABASE_URL set, as .ci/run does) the test's own connection makes the test
 database refuse new connections and terminates every other backend (pg_terminate_backend)
-while an answer streams through a real uvicorn server, then lets connections back in. SQLite has no server whose connections can be cut: an open database file
-cannot be taken away from a connection that holds it, so there the test is skipped.
+while an answer streams through a real uvicorn server, then lets connections back in.
+SQLite has no server whose connections can be cut: an open database file cannot be taken
+away from a connection that holds it, so there the test is skipped.
 """
 
 from __future__ import annotations

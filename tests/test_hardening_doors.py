@@ -54,9 +54,7 @@ def test_every_url_pattern_has_a_door():
             continue  # one rule for the admin namespace
         if name not in DOORS:
             missing.append(f"/{route} (name {name!r})")
-    assert not missing, "URLs without an entry — add them to config/doors.py: " + ", ".join(
-        missing
-    )
+    assert not missing, "URLs without an entry — add them to config/doors.py: " + ", ".join(missing)
 
 
 def test_every_door_is_a_url_that_still_exists():
@@ -241,12 +239,21 @@ async def test_mcp_door_answers_each_account_as_the_table_says(
     for path, entries in ASGI_DOORS.items():
         for door in entries:
             expected = door.expected(account, ai_enabled=ai_enabled, mcp_enabled=mcp_enabled)
-            body = setup.jsonrpc("initialize", setup.INITIALIZE["params"]) if door.changes_state else ""
+            body = (
+                setup.jsonrpc("initialize", setup.INITIALIZE["params"])
+                if door.changes_state
+                else ""
+            )
             status, response_headers, _ = await setup.asgi_request(
                 door.method, path, headers=headers, body=body
             )
             if status != expected:
-                failures.append(f"{door.method} {path} as {account}: expected {expected}, got {status}")
-            if status == 401 and "bearer" not in response_headers.get("www-authenticate", "").lower():
+                failures.append(
+                    f"{door.method} {path} as {account}: expected {expected}, got {status}"
+                )
+            if (
+                status == 401
+                and "bearer" not in response_headers.get("www-authenticate", "").lower()
+            ):
                 failures.append(f"{door.method} {path}: 401 without WWW-Authenticate: Bearer")
     assert not failures, "\n".join(failures)

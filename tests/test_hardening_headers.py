@@ -63,7 +63,10 @@ def test_every_page_carries_a_csp_that_its_markup_keeps(superuser, api_only_user
         for tag in SCRIPT.findall(html):
             if nonce is None or f'nonce="{nonce.group(1)}"' not in tag:
                 problems.append(f"{page}: script without the policy's nonce: {tag}")
-        for pattern, what in ((STYLE_ATTRIBUTE, "style attribute"), (EVENT_HANDLER, "inline handler")):
+        for pattern, what in (
+            (STYLE_ATTRIBUTE, "style attribute"),
+            (EVENT_HANDLER, "inline handler"),
+        ):
             for found in pattern.findall(html):
                 problems.append(f"{page}: {what}: {found[:120]}")
         if re.search(r"<style\b", html, re.I):

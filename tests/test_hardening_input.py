@@ -30,7 +30,7 @@ from prompts.models import ApiToken, Prompt, PromptCollection
 from prompts.tokens import create_token
 from tests import hardening_setup as setup
 from tests.chat_setup import add_local_provider
-from tests.settings_page import URL, form_data, open_form
+from tests.settings_page import URL, open_form
 
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
 
@@ -241,15 +241,21 @@ def test_bad_conversation_and_tool_settings_posts_change_nothing(
     client, _ = chat_client
     objects = setup.door_objects(app_user)
     conversation = Conversation.objects.get(pk=objects["conversation"])
-    response = client.post(reverse("assistant:rename", kwargs={"pk": conversation.pk}), {"title": title})
+    response = client.post(
+        reverse("assistant:rename", kwargs={"pk": conversation.pk}), {"title": title}
+    )
     assert response.status_code in (302, 400)
     conversation.refresh_from_db()
     if response.status_code == 400:
         assert conversation.title == "Door test"
-    response = client.post(reverse("assistant:tool_settings"), {"mode-items": mode, "mode-nope": mode})
+    response = client.post(
+        reverse("assistant:tool_settings"), {"mode-items": mode, "mode-nope": mode}
+    )
     assert response.status_code in (302, 400)
     call = ToolCall.objects.get(pk=objects["tool_call"])
-    response = client.post(reverse("assistant:tool_answer", kwargs={"pk": call.pk}), {"q0": decision_field})
+    response = client.post(
+        reverse("assistant:tool_answer", kwargs={"pk": call.pk}), {"q0": decision_field}
+    )
     assert response.status_code == 409
     for name in ("assistant:retry", "assistant:panel"):
         method = client.post if name == "assistant:retry" else client.get
@@ -286,13 +292,26 @@ json_values = st.recursive(
     | st.integers(min_value=2**63, max_value=2**200)
     | st.floats(allow_nan=True, allow_infinity=True)
     | nasty_text,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.one_of(text, st.sampled_from(["_eq", "_and", "_or", "_in", "id", "name"])),
-                      children, max_size=4),  # fmt: skip
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.one_of(text, st.sampled_from(["_eq", "_and", "_or", "_in", "id", "name"])),
+            children,
+            max_size=4,
+        )
+    ),  # fmt: skip
     max_leaves=12,
 )
-COLLECTIONS = ["auth.group", "auth.user", "prompts.prompt", "prompts.promptcollection",
-               "ai_settings.aisettings", "assistant.message", "prompts.apitoken", "Group"]  # fmt: skip
+COLLECTIONS = [
+    "auth.group",
+    "auth.user",
+    "prompts.prompt",
+    "prompts.promptcollection",
+    "ai_settings.aisettings",
+    "assistant.message",
+    "prompts.apitoken",
+    "Group",
+]
 tool_arguments = st.one_of(
     st.fixed_dictionaries(
         {},
@@ -326,13 +345,26 @@ def _data_state() -> tuple[Any, ...]:
 @settings(FUZZ, max_examples=150)
 @given(tool=st.sampled_from([t.name for t in server_tools()]), arguments=tool_arguments)
 @example(tool="items", arguments=DEEP_OBJECT)
-@example(tool="items", arguments={"action": "read", "collection": "auth.group", "filter": DEEP_OBJECT})
+@example(
+    tool="items", arguments={"action": "read", "collection": "auth.group", "filter": DEEP_OBJECT}
+)
 @example(tool="items", arguments={"action": "read", "collection": "auth.group", "limit": 2**200})
 @example(tool="items", arguments={"action": "read", "collection": "auth.group", "offset": 2**70})
-@example(tool="items", arguments={"action": "read", "collection": "auth.group", "filter": {"id": {"_eq": 2**70}}})
-@example(tool="items", arguments={"action": "read", "collection": "auth.group", "filter": {"name": {"_eq": "a\x00b"}}})
-@example(tool="items", arguments={"action": "create", "collection": "auth.group", "data": {"name": "a\x00b"}})
-@example(tool="items", arguments={"action": "read", "collection": "auth.group", "sort": ["-" * 300]})
+@example(
+    tool="items",
+    arguments={"action": "read", "collection": "auth.group", "filter": {"id": {"_eq": 2**70}}},
+)
+@example(
+    tool="items",
+    arguments={"action": "read", "collection": "auth.group", "filter": {"name": {"_eq": "a\x00b"}}},
+)
+@example(
+    tool="items",
+    arguments={"action": "create", "collection": "auth.group", "data": {"name": "a\x00b"}},
+)
+@example(
+    tool="items", arguments={"action": "read", "collection": "auth.group", "sort": ["-" * 300]}
+)
 @example(tool="schema", arguments={"keys": DEEP_JSON})
 def test_tool_arguments_never_raise_and_errors_change_nothing(superuser, tool, arguments):
     from assistant.tools import get_tool
@@ -374,8 +406,12 @@ mcp_bodies = st.one_of(
     ),
     st.builds(
         lambda name, arguments: json.dumps(
-            {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-             "params": {"name": name, "arguments": arguments}}  # fmt: skip
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments},
+            }  # fmt: skip
         ),
         st.sampled_from(["items", "schema", "prompts", "system-prompt", "ask_user"]) | text,
         json_values,
@@ -389,10 +425,8 @@ mcp_bodies = st.one_of(
 @settings(FUZZ, max_examples=40)
 @given(body=mcp_bodies)
 @example(body=DEEP_JSON)
-@example(body=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                          "params": {"name": "items", "arguments": DEEP_OBJECT}}))  # fmt: skip
-@example(body=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "prompts/get",
-                          "params": {"name": "summarize", "arguments": {"x": "\x00" * 10}}}))  # fmt: skip
+@example(body=setup.jsonrpc("tools/call", {"name": "items", "arguments": DEEP_OBJECT}))
+@example(body=setup.jsonrpc("prompts/get", {"name": "summarize", "arguments": {"x": "\x00"}}))
 def test_bad_mcp_calls_get_an_error_answer_never_a_500(superuser, body):
     AISettings.load()
     if not ApiToken.objects.filter(name="fuzz").exists():

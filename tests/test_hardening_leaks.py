@@ -80,7 +80,11 @@ def test_log_records_are_scrubbed_of_every_key_an_adapter_was_built_with(caplog)
 
     secret = "gateway-UNSHAPEDsecret-0a1b2c3d"
     connection = ProviderConnection(
-        "compat-77", "compatible", "Gateway", COMPAT_TWO_KEY, "http://127.0.0.1:9/v1",
+        "compat-77",
+        "compatible",
+        "Gateway",
+        COMPAT_TWO_KEY,
+        "http://127.0.0.1:9/v1",
         {"X-Token": secret},
     )
     get_adapter(connection)
@@ -259,7 +263,13 @@ def test_chat_streams_ending_in_provider_errors_and_chat_pages_never_show_a_key(
             assert answer.status == "error", (label, answer.status, text[-500:])
             scan.add(f"{label}: stored error", answer.error_message)
         fakes[provider].script(Reply(text="All good now."))
-        _send(admin_client, scan, f"chat stream, {provider}, after the errors", message="Again", model=model)
+        _send(
+            admin_client,
+            scan,
+            f"chat stream, {provider}, after the errors",
+            message="Again",
+            model=model,
+        )
 
     conversation = Conversation.objects.order_by("id").first()
     message = Message.objects.filter(role="assistant").order_by("id").first()
@@ -279,7 +289,9 @@ def test_chat_streams_ending_in_provider_errors_and_chat_pages_never_show_a_key(
     for conversation in Conversation.objects.all():
         _get(admin_client, scan, reverse("assistant:conversation", kwargs={"pk": conversation.pk}))
     response = admin_client.post(reverse("assistant:retry"), {"message": message.pk})
-    scan.add("retry of an old answer", b"".join(response) if response.streaming else response.content)
+    scan.add(
+        "retry of an old answer", b"".join(response) if response.streaming else response.content
+    )
     assert_no_leaks(scan, logs, capfd)
 
 
@@ -356,7 +368,9 @@ async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[s
         # Bad tokens and errors.
         for bad in ("", "Bearer nope", f"Bearer {token}x"):
             status, _, text = await setup.asgi_request(
-                "POST", "/mcp", headers={**setup.MCP_HEADERS, "Authorization": bad},
+                "POST",
+                "/mcp",
+                headers={**setup.MCP_HEADERS, "Authorization": bad},
                 body=setup.jsonrpc("tools/list"),
             )
             answers.append((f"MCP with authorization {bad[:12]!r}", text))

@@ -23,7 +23,12 @@ pytestmark = [
 ]
 
 PROVIDERS = ["openai", "anthropic", "google", "compatible"]
-LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "compatible": "Local LLM"}
+LABELS = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Google",
+    "compatible": "Local LLM",
+}
 
 # fault → (what the fake answers, error kind, the readable message, requests the SDK makes)
 FAULTS = {
@@ -56,7 +61,9 @@ def _model_for(provider: str, fakes, settings) -> str:
     if provider == "compatible":
         configure(rate_limit_per_minute=1000)
         return add_local_provider(fakes["compatible"])
-    current = configure(settings=settings, fakes={provider: fakes[provider]}, rate_limit_per_minute=1000)
+    current = configure(
+        settings=settings, fakes={provider: fakes[provider]}, rate_limit_per_minute=1000
+    )
     [model] = [m for m in current.models if m.provider_key == provider]
     return model.key
 

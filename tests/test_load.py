@@ -122,9 +122,22 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         log = tmp_path / "uvicorn.log"
         with log.open("w") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host",
-                 "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
-                 "--log-level", "warning", "--no-server-header"],  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "config.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "1",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                    "--no-server-header",
+                ],  # fmt: skip
                 cwd=ROOT,
                 env=env,
                 stdout=output,
@@ -191,7 +204,9 @@ async def _one_stream(base_url: str, session: str, model: str, token: str) -> St
         except httpx.HTTPError as error:
             return Stream(token, 0, body.decode(errors="replace"), first,
                           time.perf_counter() - started, repr(error))  # fmt: skip
-    return Stream(token, status, body.decode(errors="replace"), first, time.perf_counter() - started)
+    return Stream(
+        token, status, body.decode(errors="replace"), first, time.perf_counter() - started
+    )
 
 
 async def _all_streams(server: Server) -> list[Stream]:
@@ -217,7 +232,9 @@ def test_200_concurrent_streams_through_one_worker_complete_and_stay_apart(serve
         tokens = set(TOKEN.findall(stream.body))
         if stream.error or stream.status != 200:
             failures.append(f"{stream.token}: {stream.status} {stream.error} {stream.body[:300]}")
-        elif f"Answer for {stream.token}" not in stream.body or "status-complete" not in stream.body:
+        elif (
+            f"Answer for {stream.token}" not in stream.body or "status-complete" not in stream.body
+        ):
             failures.append(f"{stream.token}: incomplete answer …{stream.body[-500:]}")
         elif tokens != {stream.token}:
             failures.append(f"{stream.token}: carried other users' text {tokens - {stream.token}}")
@@ -237,7 +254,9 @@ def test_200_concurrent_streams_through_one_worker_complete_and_stay_apart(serve
         {line for line in log.splitlines() if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", line)}
     )
     assert not failures, (
-        f"{len(failures)} streams failed:\n" + "\n".join(failures[:5])
-        + "\nserver errors:\n" + "\n".join(errors[:10])
+        f"{len(failures)} streams failed:\n"
+        + "\n".join(failures[:5])
+        + "\nserver errors:\n"
+        + "\n".join(errors[:10])
     )
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]

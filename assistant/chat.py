@@ -415,8 +415,14 @@ class _EventPump:
     async def _run(self, events: AsyncIterator[Event]) -> None:
         try:
             async with aclosing(events) as stream:  # type: ignore[type-var]
+                first = True
                 async for event in stream:
                     self._put(event)
+                    if first:
+                        # Let the first delta be written before the rest of an already
+                        # buffered answer is decoded (time to first token).
+                        first = False
+                        await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # handed to the loop, which logs it and fails the step

@@ -283,7 +283,10 @@ def admit_sync(
         now = timezone.now()
         # The first statement is a write: it waits for any other admission of this user.
         if not UsageLock.objects.filter(user_id=user_id).update(locked_at=now):
+            # First admission: create the row, then lock it. Concurrent creators that lost the
+            # insert race must still take the row lock, or they would all run at once.
             UsageLock.objects.get_or_create(user_id=user_id, defaults={"locked_at": now})
+            UsageLock.objects.filter(user_id=user_id).update(locked_at=now)
 
         recent = list(
             UsageReservation.objects.filter(user_id=user_id, created_at__gt=now - RATE_WINDOW)

@@ -25,11 +25,13 @@ def text_lengths_while_streaming(page, selector: str, until: str, timeout: float
     while time.monotonic() < deadline:
         if page.locator(until).count():
             break
-        element = page.locator(selector)
-        if element.count():
-            length = len(element.inner_text())
-            if not seen or seen[-1] != length:
-                seen.append(length)
+        # One read in the page: the streamed text is replaced by the final render at any moment.
+        length = page.evaluate(
+            "(root, sel) => { const e = root.querySelector(sel); return e ? e.innerText.length : null; }",
+            selector,
+        )
+        if length is not None and (not seen or seen[-1] != length):
+            seen.append(length)
         time.sleep(0.05)
     return seen
 

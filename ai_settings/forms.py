@@ -468,30 +468,15 @@ class BaseProviderFormSet(RemovableFormSet):
 # otherwise build Django's default 2,000 forms per formset, nested, for one request.
 MAX_PROVIDERS, MAX_MODEL_ROWS, MAX_HEADER_ROWS = 50, 200, 50
 
-ProviderFormSet = forms.formset_factory(
-    CompatibleProviderForm,
-    formset=BaseProviderFormSet,
-    extra=0,
-    can_delete=True,
-    max_num=MAX_PROVIDERS,
-    absolute_max=MAX_PROVIDERS,
-    validate_max=True,
-)
-ModelRowFormSet = forms.formset_factory(
-    CompatibleModelForm,
-    formset=BaseModelRowFormSet,
-    extra=0,
-    can_delete=True,
-    max_num=MAX_MODEL_ROWS,
-    absolute_max=MAX_MODEL_ROWS,
-    validate_max=True,
-)
-HeaderFormSet = forms.formset_factory(
-    HeaderForm,
-    formset=BaseHeaderFormSet,
-    extra=0,
-    can_delete=True,
-    max_num=MAX_HEADER_ROWS,
-    absolute_max=MAX_HEADER_ROWS,
-    validate_max=True,
-)
+
+def _capped_formset(form: type[forms.Form], base: type[forms.BaseFormSet], cap: int):
+    """A formset that refuses more than `cap` rows (also a forged TOTAL_FORMS)."""
+    return forms.formset_factory(
+        form, formset=base, extra=0, can_delete=True, max_num=cap, absolute_max=cap,
+        validate_max=True,
+    )  # fmt: skip
+
+
+ProviderFormSet = _capped_formset(CompatibleProviderForm, BaseProviderFormSet, MAX_PROVIDERS)
+ModelRowFormSet = _capped_formset(CompatibleModelForm, BaseModelRowFormSet, MAX_MODEL_ROWS)
+HeaderFormSet = _capped_formset(HeaderForm, BaseHeaderFormSet, MAX_HEADER_ROWS)

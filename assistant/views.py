@@ -188,6 +188,25 @@ def _admit_with_tools(user: Any, current: Any, model: Any) -> tuple[Any, TurnToo
     return admission, (_tools_for(user, current) if admission.admitted else None)
 
 
+async def _admit_model(
+    user: Any, current: Any, model_key: str, conversation: Conversation
+) -> tuple[Any, Any, TurnTools | None] | HttpResponse:
+    """The user's model by key, admitted (rate limit, budget) with the turn's tools; or the
+    refusal to send: the picker when the model is not theirs now, else the admission's reason."""
+    models = await usage.amodels_for_user(user, current)
+    model = next((m for m in models if m.key == model_key), None)
+    if model is None:
+        return _refusal(
+            "That model is not available to you right now. Choose another model.",
+            status=400,
+            picker=display.model_picker(models, conversation),
+        )
+    admission, tools = await sync_to_async(_admit_with_tools)(user, current, model)
+    if not admission.admitted:
+        return _refusal(admission.message, status=admission.status, headers=admission.headers)
+    return model, admission, tools
+
+
 def _is_blank(request: HttpRequest) -> bool:
     return (
         not request.POST.get("message", "").strip()
@@ -301,18 +320,10 @@ async def retry(request: HttpRequest) -> HttpResponse:
         return _refusal("Only the last answer can be retried.", status=409)
 
     current = await aget_current()
-    models = await usage.amodels_for_user(user, current)
-    chosen = request.POST.get("model") or found.model_key
-    model = next((m for m in models if m.key == chosen), None)
-    if model is None:
-        return _refusal(
-            "That model is not available to you right now. Choose another model.",
-            status=400,
-            picker=display.model_picker(models, found),
-        )
-    admission = await usage.admit(user, current, model)
-    if not admission.admitted:
-        return _refusal(admission.message, status=admission.status, headers=admission.headers)
+    admitted = await _admit_model(user, current, request.POST.get("model") or found.model_key, found)
+    if isinstance(admitted, HttpResponse):
+        return admitted
+    model, admission, tools = admitted
     turn = await chat.retry_turn(
         user=user,
         current=current,
@@ -320,7 +331,7 @@ async def retry(request: HttpRequest) -> HttpResponse:
         failed=failed,
         model=model,
         admission=admission,
-        tools=await sync_to_async(_tools_for)(user, current),
+        tools=tools,
     )
     return _event_stream(stream.turn_events(turn, {"csrf_token": get_token(request)}))
 
@@ -420,24 +431,18 @@ async def resume(request: HttpRequest, message_id: int) -> HttpResponse:
     if await paused.tool_calls.filter(status=ToolCall.Status.PENDING).aexists():
         return _refusal("Some tool calls still wait for your decision.", status=409)
     current = await aget_current()
-    models = await usage.amodels_for_user(user, current)
-    model = next((m for m in models if m.key == paused.conversation.model_key), None)
-    if model is None:
-        return _refusal(
-            "That model is not available to you right now. Choose another model.",
-            status=400,
-            picker=display.model_picker(models, paused.conversation),
-        )
-    admission = await usage.admit(user, current, model)
-    if not admission.admitted:
-        return _refusal(admission.message, status=admission.status, headers=admission.headers)
+    conversation = paused.conversation
+    admitted = await _admit_model(user, current, conversation.model_key, conversation)
+    if isinstance(admitted, HttpResponse):
+        return admitted
+    model, admission, tools = admitted
     turn = await chat.begin_resume(
         user=user,
         current=current,
         paused=paused,
         model=model,
         admission=admission,
-        tools=await sync_to_async(_tools_for)(user, current),
+        tools=tools,
     )
     if turn is None:
         await usage.settle(admission)

@@ -191,8 +191,8 @@ def parse_arguments(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class ChatCompletionsAdapter:
-    """Chat completions streaming: what every OpenAI-compatible server speaks."""
+class OpenAIClientAdapter:
+    """What both OpenAI adapters share: one SDK client per event loop, and model listing."""
 
     def __init__(self, connection: ProviderConnection, timeouts: Timeouts) -> None:
         self.connection = connection
@@ -204,6 +204,10 @@ class ChatCompletionsAdapter:
 
     async def list_models(self) -> list[str]:
         return await list_model_ids(self.client, self.connection)
+
+
+class ChatCompletionsAdapter(OpenAIClientAdapter):
+    """Chat completions streaming: what every OpenAI-compatible server speaks."""
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         options = provider_options(request, _PROTECTED)

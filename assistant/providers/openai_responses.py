@@ -14,10 +14,8 @@ from typing import Any
 
 import openai
 
-from ai_settings.current import ProviderConnection
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest
-from assistant.providers.clients import PerLoop, Timeouts
 from assistant.providers.errors import UNREADABLE, provider_error, unreadable
 from assistant.providers.events import (
     ErrorKind,
@@ -29,7 +27,7 @@ from assistant.providers.events import (
     ToolCall,
     Usage,
 )
-from assistant.providers.openai import list_model_ids, make_client, map_error, parse_arguments
+from assistant.providers.openai import OpenAIClientAdapter, map_error, parse_arguments
 from assistant.providers.options import provider_options
 
 REASONING_KEY = "openai_reasoning"
@@ -100,17 +98,7 @@ def _failure_kind(code: str | None) -> ErrorKind:
     return "unavailable"
 
 
-class ResponsesAdapter:
-    def __init__(self, connection: ProviderConnection, timeouts: Timeouts) -> None:
-        self.connection = connection
-        self._clients = PerLoop(lambda: make_client(connection, timeouts))
-
-    @property
-    def client(self) -> openai.AsyncOpenAI:
-        return self._clients.get()
-
-    async def list_models(self) -> list[str]:
-        return await list_model_ids(self.client, self.connection)
+class ResponsesAdapter(OpenAIClientAdapter):
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"max_output_tokens": request.model.max_output, "store": False}

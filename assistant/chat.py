@@ -9,7 +9,8 @@ Per chunk the loop does no database work: the answer is saved at the end of each
 at most one progress save per second, and the Stop flag (Message.stop_requested, set by
 whichever worker serves the Stop button) is read every half second; both go through
 assistant.stream_watch, batched for all streams of the process. While the provider streams,
-the request holds no database connection. A step that asks for tools runs them and the loop
+the request holds no database connection (they belong to the worker's threads:
+config/handler.py). A step that asks for tools runs them and the loop
 goes on, at most MAX_STEPS provider calls per turn; a call that needs the user (approval, an
 answer) ends the stream with the turn paused, and `begin_resume` continues it in a new
 stream once the user decided.
@@ -117,6 +118,8 @@ class Turn:
     # Shown when the stream starts, before the answer: a chosen prompt's messages and the
     # question.
     added: list[Message] = field(default_factory=list)
+    # The first request's history and system prompt, when loaded with the turn's messages.
+    preloaded_history: tuple[list[ChatMessage], str] | None = None
 
 
 def _title_from(text: str) -> str:
@@ -214,7 +217,7 @@ def _begin_turn_sync(
     return conversation, added, reply
 
 
-async def begin_turn(
+def start_turn(
     *,
     user: Any,
     current: CurrentSettings,
@@ -229,9 +232,10 @@ async def begin_turn(
     tools: TurnTools = NO_TOOLS,
     started: float | None = None,
 ) -> Turn:
-    """Store the user's message (with its files) and an empty assistant message; a new
-    conversation is created when none is given."""
-    conversation, added, reply = await sync_to_async(_begin_turn_sync)(
+    """Store the user's message (with its files) and an empty assistant message (a new
+    conversation is created when none is given), and load the history the first provider
+    request needs. Synchronous: the send view runs it in its one trip to the database."""
+    conversation, added, reply = _begin_turn_sync(
         user=user,
         conversation=conversation,
         model=model,
@@ -242,7 +246,7 @@ async def begin_turn(
         prompt_messages=prompt_messages,
     )
     reply.attachment_list, reply.tool_call_list = [], []
-    return Turn(
+    turn = Turn(
         user=user,
         current=current,
         conversation=conversation,
@@ -254,6 +258,8 @@ async def begin_turn(
         started=started if started is not None else time.monotonic(),
         added=added,
     )
+    turn.preloaded_history = _history_sync(turn)
+    return turn
 
 
 async def retry_turn(
@@ -378,7 +384,8 @@ def _system_prompt(turn: Turn, question: Message | None) -> str:
 
 async def build_request(turn: Turn) -> tuple[ChatRequest, bool]:
     """The provider request for the turn's next step, and whether history was trimmed."""
-    messages, system_prompt = await sync_to_async(_history_sync)(turn)
+    preloaded, turn.preloaded_history = turn.preloaded_history, None
+    messages, system_prompt = preloaded or await sync_to_async(_history_sync)(turn)
     specs = await turn.tools.specs()
     trimmed = history.trim(messages, model=turn.model, system_prompt=system_prompt, tools=specs)
     request = ChatRequest(
@@ -478,13 +485,6 @@ class _Step:
             self.first_token_at = time.monotonic()
 
 
-def _release_connection() -> None:
-    """An answer can stream for minutes: meanwhile the request gives its database connection
-    back (the stream's own database work goes through assistant.stream_watch)."""
-    if not connection.in_atomic_block:
-        connection.close()
-
-
 async def _stream_step(
     turn: Turn, message: Message, request: ChatRequest, step: _Step
 ) -> AsyncIterator[TurnEvent]:
@@ -492,7 +492,6 @@ async def _stream_step(
     pump = _EventPump(adapter.stream(request))
     watch = stream_watch()
     watch.watch(message.pk, pump.interrupt)
-    await sync_to_async(_release_connection)()  # while the provider request is on its way
     last_save = time.monotonic()
     try:
         while True:
@@ -793,9 +792,9 @@ __all__ = [
     "TurnEvent",
     "ToolSpec",
     "begin_resume",
-    "begin_turn",
     "build_request",
     "request_stop",
     "retry_turn",
     "run_turn",
+    "start_turn",
 ]

@@ -162,23 +162,25 @@ def _event_stream(body: Any) -> StreamingHttpResponse:
 
 
 def _tools_for(user: Any, current: Any) -> TurnTools:
-    """The tools of this user's turn (the registry, with the user's modes)."""
+    """The tools of this user's turn (the registry, with the user's modes), looked up now."""
     from assistant.tools.turn import RegistryTurnTools
 
-    return RegistryTurnTools(user, current)
+    tools = RegistryTurnTools(user, current)
+    tools.load_specs()
+    return tools
 
 
-async def _render_prompt(request: HttpRequest, current: Any, name: str):
+def _render_prompt(request: HttpRequest, current: Any, name: str):
     """(extra instructions, messages) of a chosen prompt, or raise LookupError/ValueError
     with a readable message (no active collection, unknown prompt, missing variable)."""
-    from prompts.queries import arender_published
+    from prompts.queries import render_published
 
     values = {
         key[len(PROMPT_VALUE_PREFIX) :]: value
         for key, value in request.POST.items()
         if key.startswith(PROMPT_VALUE_PREFIX)
     }
-    rendered = await arender_published(current, name, values)
+    rendered = render_published(current, name, values)
     return rendered.system_prompt, list(rendered.messages)
 
 
@@ -215,25 +217,38 @@ def _is_blank(request: HttpRequest) -> bool:
     )
 
 
-@app_access_required
 @require_POST
 async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """POST a message; the answer streams back as text/event-stream."""
-    started = time.monotonic()
-    user = await request.auser()
+    begun = await sync_to_async(_begin_send)(request, pk, time.monotonic())
+    if isinstance(begun, HttpResponse):
+        return begun
+    turn, page = begun
+    return _event_stream(stream.turn_events(turn, page))
+
+
+@app_access_required
+@require_POST
+def _begin_send(
+    request: HttpRequest, pk: int | None, started: float
+) -> HttpResponse | tuple[chat.Turn, dict[str, Any]]:
+    """Everything before the answer streams, in one trip to the database thread (time to
+    first token): the access check, the conversation, the form, admission, and the stored
+    messages with the history the first provider request needs. A refusal is the response."""
+    user = request.user
     conversation_id = pk or request.POST.get("conversation") or None
     found: Conversation | None = None
     if conversation_id:
         if not str(conversation_id).isdigit():
             raise Http404("No such conversation.")
-        found = await Conversation.objects.filter(pk=int(conversation_id), user=user).afirst()
+        found = Conversation.objects.filter(pk=int(conversation_id), user=user).first()
         if found is None:
             raise Http404("No such conversation.")
     if _is_blank(request):
         return HttpResponse(status=204)  # empty messages are ignored
 
-    current = await aget_current()
-    models = await usage.amodels_for_user(user, current)
+    current = get_current()
+    models = usage.models_for_user(user, current)
     form = MessageForm(request.POST, request.FILES, models=models)
     if not form.is_valid():
         picker = None
@@ -244,22 +259,19 @@ async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     model = form.cleaned_data["model"]
     text = form.cleaned_data["message"]
 
-    files: list = []
-    uploads = request.FILES.getlist("attachments")
-    if uploads:  # no thread hop for the common message without files
-        try:
-            files = await sync_to_async(check_files)(
-                uploads,
-                model_supports_attachments=model.supports_attachments,
-                model_name=model.display_name,
-            )
-        except AttachmentRefused as refused:
-            return _refusal(str(refused), status=400)
+    try:
+        files = check_files(
+            request.FILES.getlist("attachments"),
+            model_supports_attachments=model.supports_attachments,
+            model_name=model.display_name,
+        )
+    except AttachmentRefused as refused:
+        return _refusal(str(refused), status=400)
 
     extra_instructions, prompt_messages = "", []
     if form.cleaned_data["prompt"]:
         try:
-            extra_instructions, prompt_messages = await _render_prompt(
+            extra_instructions, prompt_messages = _render_prompt(
                 request, current, form.cleaned_data["prompt"]
             )
         except (LookupError, ValueError) as error:
@@ -267,11 +279,11 @@ async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if not text and prompt_messages and prompt_messages[-1][0] == "user":
             text = prompt_messages.pop()[1]
 
-    admission, tools = await sync_to_async(_admit_with_tools)(user, current, model)
+    admission, tools = _admit_with_tools(user, current, model)
     if not admission.admitted:
         return _refusal(admission.message, status=admission.status, headers=admission.headers)
 
-    turn = await chat.begin_turn(
+    turn = chat.start_turn(
         user=user,
         current=current,
         conversation=found,
@@ -292,9 +304,9 @@ async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         page.update(
             new_conversation=True,
             in_panel=request.POST.get("surface") == "panel",
-            conversations=await sync_to_async(display.conversations_for)(user),
+            conversations=display.conversations_for(user),
         )
-    return _event_stream(stream.turn_events(turn, page))
+    return turn, page
 
 
 @app_access_required

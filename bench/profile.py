@@ -153,8 +153,10 @@ def _profile(args: argparse.Namespace, env: environment.BenchEnvironment) -> Non
             raise SystemExit(f"py-spy wrote nothing: {errors.decode(errors='replace')[-500:]}")
         failed = sum(not s.ok for s in samples)
         ttft = sorted(s.ttft for s in samples if s.ok and s.ttft is not None)
+        p95 = ttft[min(len(ttft) - 1, int(len(ttft) * 0.95))]
         print(f"{len(samples)} streams ({args.concurrency} at once) in {elapsed:.1f} s, "
-              f"{failed} failed, median TTFT {ttft[len(ttft) // 2] * 1000:.1f} ms")  # fmt: skip
+              f"{failed} failed, TTFT median {ttft[len(ttft) // 2] * 1000:.1f} ms, "
+              f"p95 {p95 * 1000:.1f} ms")  # fmt: skip
         summary = summarize(collapsed)
         (args.out / "summary.txt").write_text(summary)
         print(summary)

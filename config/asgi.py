@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-django_application = get_asgi_application()
+from django.conf import settings  # noqa: E402
+
+from config.handler import get_asgi_application  # noqa: E402
+
+django_application = get_asgi_application(settings.SYNC_THREADS)
 
 from prompts.mcp_http import McpApp  # noqa: E402  (needs Django set up first)
 

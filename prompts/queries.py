@@ -75,5 +75,4 @@ def render_published(
 
 apublished_prompts = sync_to_async(published_prompts)
 apublished_prompt = sync_to_async(published_prompt)
-arender_published = sync_to_async(render_published)
 aactive_collection = sync_to_async(active_collection)

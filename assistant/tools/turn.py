@@ -72,6 +72,11 @@ class RegistryTurnTools:
     def __init__(self, user: Any, current: CurrentSettings) -> None:
         self.user = user
         self.current = current
+        self._specs: Sequence[ToolSpec] | None = None
+
+    def load_specs(self) -> None:
+        """Look up the user's enabled tools now (sync), so `specs` needs no database trip."""
+        self._specs = tool_specs(enabled_tools(self.user))
 
     @property
     def context(self) -> ToolContext:
@@ -80,7 +85,9 @@ class RegistryTurnTools:
     # -- the TurnTools protocol ---------------------------------------------------------
 
     async def specs(self) -> Sequence[ToolSpec]:
-        return tool_specs(await sync_to_async(enabled_tools)(self.user))
+        if self._specs is None:
+            self._specs = tool_specs(await sync_to_async(enabled_tools)(self.user))
+        return self._specs
 
     async def handle(
         self, message: Message, calls: Sequence[ToolCall], *, last_step: bool

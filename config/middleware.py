@@ -1,0 +1,90 @@
+"""Django's built-in middleware, with its hooks run on the event loop under ASGI.
+
+Django calls every hook of a synchronous middleware (process_request, process_view,
+process_response) through a thread hand-off when it serves ASGI: a dozen hand-offs per
+request with this stack, each a wait for the thread and for the interpreter lock, before the
+view runs and again before the first byte of a streamed answer leaves. These hooks only read
+and write headers, cookies and lazy objects, so here they run on the loop. The two that can
+reach the database go to a thread when, and only when, they have something to store: a
+changed session, and messages to keep for the next page. Under WSGI (and Django's test
+client) nothing changes.
+
+This relies on CSRF tokens in a cookie (Django's default; CSRF_USE_SESSIONS would read the
+session in process_view).
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.middleware import clickjacking, common, csrf, security
+
+from csp import middleware as csp
+
+
+class OnTheLoop:
+    """Mixed in before a MiddlewareMixin subclass: its hooks are called directly in async
+    mode. `response_needs_thread` says when process_response must go to a thread."""
+
+    def response_needs_thread(self, request, response) -> bool:
+        return False
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            if self.response_needs_thread(request, response):
+                return await sync_to_async(self.process_response)(request, response)
+            response = self.process_response(request, response)
+        return response
+
+
+class SecurityMiddleware(OnTheLoop, security.SecurityMiddleware):
+    pass
+
+
+class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+class CommonMiddleware(OnTheLoop, common.CommonMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        if self.async_mode:
+            # Django hands a sync process_view to a thread; an async one it awaits.
+            check = self.process_view
+
+            async def process_view(request, callback, callback_args, callback_kwargs):
+                return check(request, callback, callback_args, callback_kwargs)
+
+            self.process_view = process_view
+
+
+class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):
+    pass  # request.user stays lazy: the first view or check that reads it loads it
+
+
+class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        storage = getattr(request, "_messages", None)
+        # Storing may fall back to the session (a database read) when the cookie is full.
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class XFrameOptionsMiddleware(OnTheLoop, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class CSPMiddleware(OnTheLoop, csp.CSPMiddleware):
+    pass

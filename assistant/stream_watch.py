@@ -40,29 +40,56 @@ class _Watched:
     progress: tuple[str, str] | None = None  # (content, reasoning) not saved yet
 
 
+# Ids per statement: well under SQLite's smallest limit on query parameters (999).
+BATCH = 500
+
+
+def _batches(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
+
+
 def _tick_sync(ids: list[int], progress: dict[int, tuple[str, str]], beat: bool) -> set[int]:
     """Save progress (only while the message still streams, so a late tick never overwrites
     the final save), with `beat` refresh every stream's heartbeat, and return the ids whose
     Stop flag is set.
 
-    The thread keeps its connection from tick to tick while streams run (opening one every
-    half second was a fifth of a worker's CPU at 400 streams) and drops it on any database
-    error, so the next tick reconnects after a database restart."""
+    Plain SQL, as this runs every half second for every stream of the process: through the
+    ORM, building one UPDATE per stream and the id lists took a fifth of a worker's CPU at
+    500 open streams; here the progress saves are one executemany. The thread keeps its
+    connection from tick to tick while streams run and drops it on any database error, so
+    the next tick reconnects after a database restart."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    streaming = Message.Status.STREAMING.value
     try:
-        if progress or beat:
-            now = timezone.now()
-            with transaction.atomic():  # one commit for all the streams' writes
-                for message_id, (content, reasoning) in progress.items():
-                    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-                        content=content, reasoning=reasoning, heartbeat_at=now
-                    )
-                if beat:
-                    Message.objects.filter(pk__in=ids, status=Message.Status.STREAMING).update(
-                        heartbeat_at=now
-                    )
-        return set(
-            Message.objects.filter(pk__in=ids, stop_requested=True).values_list("pk", flat=True)
-        )
+        with connection.cursor() as cursor:
+            if progress or beat:
+                now = connection.ops.adapt_datetimefield_value(timezone.now())
+                with transaction.atomic():  # one commit for all the streams' writes
+                    if progress:
+                        cursor.executemany(
+                            f"UPDATE {table} SET content = %s, reasoning = %s, heartbeat_at = %s"
+                            " WHERE id = %s AND status = %s",  # noqa: S608 (names, not input)
+                            [
+                                (content, reasoning, now, message_id, streaming)
+                                for message_id, (content, reasoning) in progress.items()
+                            ],
+                        )
+                    if beat:
+                        for batch in _batches(ids):
+                            cursor.execute(
+                                f"UPDATE {table} SET heartbeat_at = %s WHERE status = %s"
+                                f" AND id IN ({', '.join(['%s'] * len(batch))})",  # noqa: S608
+                                [now, streaming, *batch],
+                            )
+            stopped: set[int] = set()
+            for batch in _batches(ids):
+                cursor.execute(
+                    f"SELECT id FROM {table} WHERE stop_requested"
+                    f" AND id IN ({', '.join(['%s'] * len(batch))})",  # noqa: S608
+                    batch,
+                )
+                stopped.update(row[0] for row in cursor.fetchall())
+        return stopped
     except DatabaseError:
         connection.close()
         raise

@@ -170,7 +170,6 @@ def _begin_turn_sync(
     extra_instructions: str,
     prompt_messages: Sequence[tuple[str, str]],
 ) -> tuple[Conversation, list[Message], Message]:
-    added: list[Message] = []
     with transaction.atomic():
         if conversation is None:
             first_text = text or next((t for role, t in prompt_messages if role == "user"), "")
@@ -182,24 +181,38 @@ def _begin_turn_sync(
             if not conversation.title:
                 conversation.title = _title_from(text)
             conversation.save(update_fields=["model_key", "title", "updated_at"])
-            interrupt_abandoned(conversation.pk)  # its partial text joins the history
-        _close_waiting_calls(conversation)
+            # Answers left streaming by a worker that died, or waiting for a decision the
+            # user skipped by writing again: rare, so one read says whether to close any.
+            leftover = set(
+                conversation.messages.filter(
+                    status__in=(Message.Status.STREAMING, *WAITING)
+                ).values_list("status", flat=True)
+            )
+            if Message.Status.STREAMING in leftover:
+                interrupt_abandoned(conversation.pk)  # its partial text joins the history
+            if leftover.intersection(WAITING):
+                _close_waiting_calls(conversation)
         # A chosen prompt's messages come first, as they would in an MCP client.
-        for role, prompt_text in prompt_messages:
-            shown = Message.objects.create(
+        added = [
+            Message(
                 conversation=conversation,
                 role=Message.Role.ASSISTANT if role == "assistant" else Message.Role.USER,
                 content=prompt_text,
             )
-            shown.attachment_list, shown.tool_call_list = [], []
-            added.append(shown)
-        question = Message.objects.create(
+            for role, prompt_text in prompt_messages
+        ]
+        question = Message(
             conversation=conversation,
             role=Message.Role.USER,
             content=text,
             page_context=page_context,
             extra_instructions=extra_instructions,
         )
+        added.append(question)
+        reply = _new_reply(conversation, model)
+        Message.objects.bulk_create([*added, reply])  # one INSERT, in this order
+        for shown in added:
+            shown.attachment_list, shown.tool_call_list = [], []
         question.attachment_list = [
             Attachment.objects.create(
                 message=question,
@@ -210,10 +223,6 @@ def _begin_turn_sync(
             )
             for f in files
         ]
-        question.tool_call_list = []
-        added.append(question)
-        reply = _new_reply(conversation, model)
-        reply.save()
     return conversation, added, reply
 
 

@@ -54,6 +54,7 @@ _settling: set[asyncio.Task] = set()  # keeps background settles referenced unti
 RATE_WINDOW = timedelta(minutes=1)
 # A reservation whose message never settled (its worker died) stops counting after this.
 RESERVATION_TTL = timedelta(minutes=15)
+CLEANUP_EVERY = 10  # admissions (by reservation id) per sweep of a user's spent reservations
 # Estimates for a user with no recent calls in the ledger.
 DEFAULT_INPUT_ESTIMATE = 1_000
 DEFAULT_OUTPUT_ESTIMATE = 1_000
@@ -312,11 +313,13 @@ def admit_sync(
             user_id=user_id, tokens=tokens, created_at=now
         )
         # Rows that count for nothing any more: out of the rate window and settled or expired.
-        UsageReservation.objects.filter(
-            Q(created_at__lt=now - RATE_WINDOW, settled_at__isnull=False)
-            | Q(created_at__lt=now - RESERVATION_TTL),
-            user_id=user_id,
-        ).delete()
+        # Swept at one admission in CLEANUP_EVERY, which bounds them as well as every time.
+        if reservation.pk % CLEANUP_EVERY == 0:
+            UsageReservation.objects.filter(
+                Q(created_at__lt=now - RATE_WINDOW, settled_at__isnull=False)
+                | Q(created_at__lt=now - RESERVATION_TTL),
+                user_id=user_id,
+            ).delete()
     return Admission(
         admitted=True,
         user_id=user_id,

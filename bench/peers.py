@@ -49,8 +49,9 @@ def ensure_litellm() -> Path:
     if not (LITELLM_VENV / "bin" / "python").exists():
         subprocess.run([_base_python(), "-m", "venv", str(LITELLM_VENV)], check=True)
     pip = [str(LITELLM_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+    # From the venv's folder: in ours, pip would take our egg-info for an installed package.
+    subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=LITELLM_VENV)
+    subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"], check=True, cwd=LITELLM_VENV)
     marker.touch()
     return executable
 

@@ -135,6 +135,17 @@ def test_refused_messages_do_not_count_toward_the_rate_limit(app_user):
     assert admit(app_user, current, model).admitted
 
 
+def test_spent_reservations_are_swept_so_the_table_does_not_grow(app_user):
+    current = configure(rate_limit_per_minute=100)
+    model = current.model("openai:gpt-5")
+    for _ in range(usage.CLEANUP_EVERY):  # one of any CLEANUP_EVERY admissions sweeps
+        usage.settle_sync(admit(app_user, current, model))
+        UsageReservation.objects.filter(user=app_user).update(
+            created_at=timezone.now() - timedelta(minutes=2)  # out of the rate window
+        )
+    assert UsageReservation.objects.filter(user=app_user).count() < usage.CLEANUP_EVERY
+
+
 def test_rate_limit_is_per_user(app_user, other_app_user):
     current = configure(rate_limit_per_minute=1)
     model = current.model("openai:gpt-5")

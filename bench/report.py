@@ -103,7 +103,7 @@ def stream_rows(results: Results) -> list[Row]:
 
 
 def targets(results: Results) -> list[Target]:
-    from bench.run import DIRECT, LITELLM, OURS_1
+    from bench.run import DIRECT, LITELLM, OURS_1, OURS_4
 
     found: list[Target] = []
     one_direct, one_ours = results.get(DIRECT, 1), results.get(OURS_1, 1)
@@ -118,9 +118,15 @@ def targets(results: Results) -> list[Target]:
     peer = results.get(LITELLM, burst)
     if direct and ours:
         ratio = stats.ratio(ours.total_median, direct.total_median)
-        name = f"Total time, {burst} concurrent streams, ours ÷ direct (median per stream)"
-        met = ratio is not None and ratio <= BURST_RATIO_TARGET
-        found.append(Target(name, f"≤ {BURST_RATIO_TARGET}×", _ratio(ratio), met))
+        # Both deployments, each on its own line: one worker, and the four of (c).
+        for workers, series in ((1, ours), (4, results.get(OURS_4, burst))):
+            if series is None:
+                continue
+            measured_ratio = stats.ratio(series.total_median, direct.total_median)
+            name = (f"Total time, {burst} concurrent streams, ours ({workers} worker"
+                    f"{'s' if workers > 1 else ''}) ÷ direct (median per stream)")  # fmt: skip
+            met = measured_ratio is not None and measured_ratio <= BURST_RATIO_TARGET
+            found.append(Target(name, f"≤ {BURST_RATIO_TARGET}×", _ratio(measured_ratio), met))
         name = f"Overhead ratio at {burst} streams, ours vs LiteLLM"
         if peer:
             peer_ratio = stats.ratio(peer.total_median, direct.total_median)

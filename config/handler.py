@@ -7,7 +7,8 @@ thread per open stream. Here a worker has SYNC_THREADS "lanes", each a single th
 keeps its database connection (CONN_MAX_AGE); every request runs its synchronous code on the
 lane with the fewest requests. One lane still runs one call at a time, as thread-sensitive
 code expects, and a worker holds at most SYNC_THREADS request connections however many
-answers are streaming.
+answers are streaming. The price: a slow synchronous view (a usage report over a large
+ledger) holds its lane, and requests given that lane meanwhile wait for it.
 """
 
 from __future__ import annotations

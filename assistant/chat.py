@@ -267,7 +267,7 @@ def start_turn(
         started=started if started is not None else time.monotonic(),
         added=added,
     )
-    turn.preloaded_history = _history_sync(turn)
+    turn.preloaded_history = _history_sync(turn, new=added)
     return turn
 
 
@@ -358,11 +358,13 @@ async def begin_resume(
 HISTORY_LIMIT = 500
 
 
-def _history_sync(turn: Turn) -> tuple[list[ChatMessage], str]:
+def _history_sync(turn: Turn, new: Sequence[Message] = ()) -> tuple[list[ChatMessage], str]:
     """The stored history before the turn's reply, and the turn's system prompt: one trip to
-    the ORM thread."""
+    the ORM thread. `new`: the turn's messages just stored, attachments in hand; only what
+    came before them is read (nothing at all for a new conversation)."""
+    before = new[0].pk if new else turn.reply.pk
     recent = (
-        Message.objects.filter(conversation_id=turn.conversation.pk, pk__lt=turn.reply.pk)
+        Message.objects.filter(conversation_id=turn.conversation.pk, pk__lt=before)
         .exclude(status=Message.Status.STREAMING)
         .order_by("-created_at", "-id")[:HISTORY_LIMIT]
     )
@@ -371,11 +373,17 @@ def _history_sync(turn: Turn) -> tuple[list[ChatMessage], str]:
     if rows:
         for row in Attachment.objects.filter(
             message__conversation_id=turn.conversation.pk, message_id__gte=rows[0].pk,
-            message_id__lt=turn.reply.pk,
+            message_id__lt=before,
         ):  # fmt: skip
             files.setdefault(row.message_id, []).append(
                 AttachmentData(row.filename, row.content_type, bytes(row.data))
             )
+    for message in new:
+        files[message.pk] = [
+            AttachmentData(a.filename, a.content_type, bytes(a.data))
+            for a in message.attachment_list
+        ]
+    rows += new
     question = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
     return history.to_chat_messages(rows, files), _system_prompt(turn, question)
 

@@ -217,9 +217,9 @@ def _is_blank(request: HttpRequest) -> bool:
     )
 
 
-@require_POST
 async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    """POST a message; the answer streams back as text/event-stream."""
+    """POST a message; the answer streams back as text/event-stream. (The access check and
+    the method check are _begin_send's, in that order, as on every chat view.)"""
     begun = await sync_to_async(_begin_send)(request, pk, time.monotonic())
     if isinstance(begun, HttpResponse):
         return begun

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
+import anyio
 import httpx2
 import openai
 
 from ai_settings.current import ProviderConnection
 from assistant.providers import attachments as att
+from assistant.providers import sse
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
 from assistant.providers.clients import (
     LIST_MODELS_TIMEOUT,
@@ -61,9 +65,33 @@ _PROTECTED = ("n",)  # one choice: we read only the first
 _FINISH = {"tool_calls": "tool_calls", "function_call": "tool_calls"}
 
 
-class _RawChunks(openai.AsyncStream[object]):
-    """The SDK's SSE stream (in-stream error events, timeouts and dropped connections become
-    SDK exceptions) yielding each chunk as the dict json.loads made of it."""
+async def _chunks(response: httpx2.Response) -> AsyncIterator[Any]:
+    """Each chunk of a chat-completions stream as the dict json.loads makes of it, read from
+    the body bytes (assistant.providers.sse), until [DONE]. What can go wrong on the way
+    raises the SDK's own exceptions, as its stream would: an error in the stream as APIError,
+    a read timeout as APITimeoutError, a dropped connection as APIConnectionError."""
+    try:
+        async for data in sse.event_data(response.aiter_bytes()):
+            if data.startswith(b"[DONE]"):
+                break
+            chunk = json.loads(data)
+            if isinstance(chunk, dict) and chunk.get("error"):
+                error = chunk["error"]
+                message = error.get("message") if isinstance(error, dict) else None
+                raise openai.APIError(
+                    message
+                    if isinstance(message, str) and message
+                    else "An error occurred during streaming",
+                    request=response.request,
+                    body=error,
+                )
+            yield chunk
+    except httpx2.TimeoutException as exc:
+        raise openai.APITimeoutError(request=response.request) from exc
+    except (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream) as exc:  # as the SDK's
+        raise openai.APIConnectionError(request=response.request) from exc
+    finally:
+        await response.aclose()
 
 
 def make_client(connection: ProviderConnection, timeouts: Timeouts) -> openai.AsyncOpenAI:
@@ -246,15 +274,14 @@ class ChatCompletionsAdapter(OpenAIClientAdapter):
         finish: str | None = None
         try:
             # The SDK sends the request (auth, headers, retries before the first byte, HTTP
-            # errors) and splits the SSE body, but each chunk stays a plain dict from
-            # json.loads: building a typed pydantic chunk per delta was a third of a worker's
-            # CPU under load (see bench/RESULTS.md).
+            # errors); the body is read by _chunks, each chunk a plain dict from json.loads:
+            # the SDK's typed chunks, and then its line-by-line SSE decoding, were most of a
+            # worker's CPU per token under load (see bench/RESULTS.md).
             raw = await self.client.chat.completions.with_raw_response.create(
                 **params, extra_body=body
             )
-            stream = raw.parse(to=_RawChunks)
-            async with stream:
-                async for chunk in stream:
+            async with aclosing(_chunks(raw.http_response)) as chunks:
+                async for chunk in chunks:
                     if not isinstance(chunk, dict):
                         continue
                     usage = chunk.get("usage")

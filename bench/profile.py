@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.0, help="upstream seconds per chunk")
     parser.add_argument("--out", type=Path, default=HERE / ".profile")
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL (where CPU really goes)")  # fmt: skip
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     env = environment.prepare()
@@ -140,7 +142,8 @@ def _profile(args: argparse.Namespace, env: environment.BenchEnvironment) -> Non
         collapsed = args.out / "collapsed.txt"
         spy = subprocess.Popen(
             [_py_spy(), "record", "--pid", str(app.worker_pids()[0]), "--rate", "1000",
-             "--format", "raw", "--output", str(collapsed), "--nonblocking"],
+             "--format", "raw", "--output", str(collapsed), "--nonblocking",
+             *(["--gil"] if args.gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         time.sleep(1.0)

@@ -6,8 +6,9 @@ request with this stack, each a wait for the thread and for the interpreter lock
 view runs and again before the first byte of a streamed answer leaves. These hooks only read
 and write headers, cookies and lazy objects, so here they run on the loop. The two that can
 reach the database go to a thread when, and only when, they have something to store: a
-changed session, and messages to keep for the next page. Under WSGI (and Django's test
-client) nothing changes.
+changed session, and messages to keep for the next page; so does the CSRF check of a body
+large enough to be parsed through files (uploads). Under WSGI (and Django's test client)
+nothing changes.
 
 This relies on CSRF tokens in a cookie (Django's default; CSRF_USE_SESSIONS would read the
 session in process_view).
@@ -66,9 +67,19 @@ class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
             check = self.process_view
 
             async def process_view(request, callback, callback_args, callback_kwargs):
+                if _big_body(request):  # parsing the form writes uploads to disk: a thread
+                    return await sync_to_async(check)(
+                        request, callback, callback_args, callback_kwargs
+                    )
                 return check(request, callback, callback_args, callback_kwargs)
 
             self.process_view = process_view
+
+
+def _big_body(request) -> bool:
+    """A body Django spools to disk (and whose uploads it writes to files) when parsed."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    return not length.isdigit() or int(length) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
 
 
 class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):

@@ -81,10 +81,15 @@ def test_the_deploy_checks_find_the_security_middleware_by_class():
     assert "config.W003" in ids
 
 
+@pytest.mark.parametrize(
+    "memory_size",
+    [2_621_440, 100],  # Django's default; 100 bytes: every form is a big body (checked in a thread)
+)
 @pytest.mark.django_db(transaction=True)
 async def test_under_asgi_a_post_without_a_csrf_token_is_refused_and_changes_nothing(
-    app_user,
+    app_user, settings, memory_size
 ):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = memory_size
     conversation = await Conversation.objects.acreate(user=app_user, title="Keep me")
     client = AsyncClient(enforce_csrf_checks=True)
     await client.aforce_login(app_user)

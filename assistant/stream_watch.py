@@ -44,8 +44,16 @@ class _Watched:
 BATCH = 500
 
 
-def _batches(ids: list[int]) -> list[list[int]]:
-    return [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
+def _in_batches(ids: list[int]) -> list[tuple[str, list[int]]]:
+    """("IN (%s, …)", ids) per batch of ids."""
+    batches = [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
+    return [(f"IN ({', '.join(['%s'] * len(batch))})", batch) for batch in batches]
+
+
+def _close_connection() -> None:
+    """Close this thread's connection (the name is looked up here, in the watch's thread:
+    `connection` is per thread)."""
+    connection.close()
 
 
 def _tick_sync(ids: list[int], progress: dict[int, tuple[str, str]], beat: bool) -> set[int]:
@@ -75,23 +83,22 @@ def _tick_sync(ids: list[int], progress: dict[int, tuple[str, str]], beat: bool)
                             ],
                         )
                     if beat:
-                        for batch in _batches(ids):
+                        for in_batch, batch in _in_batches(ids):
                             cursor.execute(
-                                f"UPDATE {table} SET heartbeat_at = %s WHERE status = %s"
-                                f" AND id IN ({', '.join(['%s'] * len(batch))})",  # noqa: S608
+                                f"UPDATE {table} SET heartbeat_at = %s"
+                                f" WHERE status = %s AND id {in_batch}",  # noqa: S608
                                 [now, streaming, *batch],
                             )
             stopped: set[int] = set()
-            for batch in _batches(ids):
+            for in_batch, batch in _in_batches(ids):
                 cursor.execute(
-                    f"SELECT id FROM {table} WHERE stop_requested"
-                    f" AND id IN ({', '.join(['%s'] * len(batch))})",  # noqa: S608
+                    f"SELECT id FROM {table} WHERE stop_requested AND id {in_batch}",  # noqa: S608
                     batch,
                 )
                 stopped.update(row[0] for row in cursor.fetchall())
         return stopped
     except DatabaseError:
-        connection.close()
+        _close_connection()
         raise
 
 
@@ -143,7 +150,7 @@ class StreamWatch:
             if not self._watched:
                 # No stream left: give the connection back until the next one starts (a
                 # stream watched meanwhile keeps this loop going).
-                await loop.run_in_executor(_executor, connection.close)
+                await loop.run_in_executor(_executor, _close_connection)
 
 
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamWatch] = (

@@ -90,10 +90,6 @@ def models_for_user(user: Any, current: CurrentSettings) -> tuple[AvailableModel
     return tuple(model for model in current.models if model.key in allowed)
 
 
-async def amodels_for_user(user: Any, current: CurrentSettings) -> tuple[AvailableModel, ...]:
-    return await sync_to_async(models_for_user)(user, current)
-
-
 # The ledger ------------------------------------------------------------------------------
 
 

@@ -185,17 +185,18 @@ def _render_prompt(request: HttpRequest, current: Any, name: str):
 
 
 def _admit_with_tools(user: Any, current: Any, model: Any) -> tuple[Any, TurnTools | None]:
-    """Admission and, when admitted, the turn's tools: one thread hop instead of two."""
+    """Admission and, when admitted, the turn's tools (sync)."""
     admission = usage.admit_sync(user, current, model)
     return admission, (_tools_for(user, current) if admission.admitted else None)
 
 
-async def _admit_model(
+def _admit_model(
     user: Any, current: Any, model_key: str, conversation: Conversation
 ) -> tuple[Any, Any, TurnTools | None] | HttpResponse:
     """The user's model by key, admitted (rate limit, budget) with the turn's tools; or the
-    refusal to send: the picker when the model is not theirs now, else the admission's reason."""
-    models = await usage.amodels_for_user(user, current)
+    refusal to send: the picker when the model is not theirs now, else the admission's reason.
+    Synchronous: one thread trip for all of it."""
+    models = usage.models_for_user(user, current)
     model = next((m for m in models if m.key == model_key), None)
     if model is None:
         return _refusal(
@@ -203,7 +204,7 @@ async def _admit_model(
             status=400,
             picker=display.model_picker(models, conversation),
         )
-    admission, tools = await sync_to_async(_admit_with_tools)(user, current, model)
+    admission, tools = _admit_with_tools(user, current, model)
     if not admission.admitted:
         return _refusal(admission.message, status=admission.status, headers=admission.headers)
     return model, admission, tools
@@ -332,7 +333,9 @@ async def retry(request: HttpRequest) -> HttpResponse:
         return _refusal("Only the last answer can be retried.", status=409)
 
     current = await aget_current()
-    admitted = await _admit_model(user, current, request.POST.get("model") or found.model_key, found)
+    admitted = await sync_to_async(_admit_model)(
+        user, current, request.POST.get("model") or found.model_key, found
+    )
     if isinstance(admitted, HttpResponse):
         return admitted
     model, admission, tools = admitted
@@ -444,7 +447,9 @@ async def resume(request: HttpRequest, message_id: int) -> HttpResponse:
         return _refusal("Some tool calls still wait for your decision.", status=409)
     current = await aget_current()
     conversation = paused.conversation
-    admitted = await _admit_model(user, current, conversation.model_key, conversation)
+    admitted = await sync_to_async(_admit_model)(
+        user, current, conversation.model_key, conversation
+    )
     if isinstance(admitted, HttpResponse):
         return admitted
     model, admission, tools = admitted

@@ -12,16 +12,21 @@ nothing changes.
 
 This relies on CSRF tokens in a cookie (Django's default; CSRF_USE_SESSIONS would read the
 session in process_view).
+
+WhiteNoise's middleware is sync-only, so Django would run the whole chain of every request
+in a thread (one OS thread held per open stream); AsyncWhiteNoiseMiddleware answers /static/
+the same way and lets every other request stay on the loop.
 """
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csrf, security
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from csp import middleware as csp
 
@@ -47,6 +52,31 @@ class OnTheLoop:
 
 class SecurityMiddleware(OnTheLoop, security.SecurityMiddleware):
     pass
+
+
+class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response=None, settings=settings) -> None:
+        super().__init__(get_response, settings)
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self._is_async:
+            return self.__acall__(request)
+        return super().__call__(request)
+
+    async def __acall__(self, request):
+        if self.autorefresh:  # DEBUG: looks in the file system (finders) on every request
+            static_file = await sync_to_async(self.find_file)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return await sync_to_async(self.serve)(static_file, request)
+        return await self.get_response(request)
 
 
 class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):

@@ -72,7 +72,7 @@ INSTALLED_APPS = [
 # under ASGI instead of a thread hand-off each (config/middleware.py).
 MIDDLEWARE = [
     "config.middleware.SecurityMiddleware",
-    "config.static_middleware.AsyncWhiteNoiseMiddleware",
+    "config.middleware.AsyncWhiteNoiseMiddleware",
     "config.middleware.SessionMiddleware",
     "config.middleware.CommonMiddleware",
     "config.middleware.CsrfViewMiddleware",

@@ -1,5 +1,6 @@
-"""Shared fixtures: one user for each kind of account, a cache emptied per test, and a real
-ASGI server (uvicorn in a thread) for tests that need streaming or a browser."""
+"""Shared fixtures: one user for each kind of account, a cache emptied per test, a real
+ASGI server (uvicorn in a thread) for tests that need streaming or a browser, and what the
+async chat tests share (a local model on the fake, the ORM thread's connections closed)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
+from django.db import connections
 
 PASSWORD = "correct horse battery staple"
 
@@ -95,6 +98,22 @@ def staff_user(db, django_user_model):
 @pytest.fixture
 def superuser(db, django_user_model):
     return django_user_model.objects.create_superuser("root", "", PASSWORD)
+
+
+@pytest.fixture
+async def close_orm_thread_connections() -> AsyncIterator[None]:
+    """For async tests (pytest.mark.usefixtures): the async ORM's worker thread outlives the
+    test; its connection must not."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+async def local_model(fake_openai) -> str:
+    """The key of the model of an OpenAI-compatible provider served by the fake."""
+    from tests.chat_setup import add_local_provider
+
+    return await sync_to_async(add_local_provider)(fake_openai)
 
 
 def free_port() -> int:

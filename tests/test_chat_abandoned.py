@@ -9,27 +9,20 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.test import AsyncClient
 from django.utils import timezone
 
 from assistant import heartbeat
 from assistant.models import Conversation, Message
-from tests.chat_setup import LOCAL, LOCAL_MODEL, add_local_provider, read_events
+from tests.chat_setup import LOCAL, LOCAL_MODEL, read_events
 from tests.fakes.script import Reply
 
 pytestmark = [
+    pytest.mark.usefixtures("close_orm_thread_connections"),
     # The chat stores answers and heartbeats from worker threads: they must see committed rows.
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume"),
 ]
-
-
-@pytest.fixture(autouse=True)
-async def _close_orm_thread_connections():
-    yield
-    await sync_to_async(connections.close_all)()  # the ORM's worker thread outlives the test
 
 
 @pytest.fixture
@@ -37,11 +30,6 @@ async def client(app_user) -> AsyncClient:
     client = AsyncClient()
     await client.aforce_login(app_user)
     return client
-
-
-@pytest.fixture
-async def local_model(fake_openai) -> str:
-    return await sync_to_async(add_local_provider)(fake_openai)
 
 
 async def _left_by_a_dead_worker(user, model_key: str) -> Message:

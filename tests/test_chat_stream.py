@@ -14,7 +14,6 @@ from assistant.models import Conversation, Message, UsageRecord
 from tests.chat_setup import (
     LOCAL,
     LOCAL_MODEL,
-    add_local_provider,
     appended_text,
     configure,
     parse_events,
@@ -22,13 +21,10 @@ from tests.chat_setup import (
 )
 from tests.fakes.script import HttpError, Reply
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _close_orm_thread_connections():
-    yield
-    await sync_to_async(connections.close_all)()  # the ORM's worker thread outlives the test
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_orm_thread_connections"),
+]
 
 
 @pytest.fixture
@@ -36,11 +32,6 @@ async def client(app_user) -> AsyncClient:
     client = AsyncClient()
     await client.aforce_login(app_user)
     return client
-
-
-@pytest.fixture
-async def local_model(fake_openai) -> str:
-    return await sync_to_async(add_local_provider)(fake_openai)
 
 
 async def send(client: AsyncClient, **data):
@@ -428,7 +419,9 @@ async def test_stopping_another_users_message_is_a_404(
     assert not answer.stop_requested
 
 
-async def test_an_answer_with_nothing_in_it_is_an_error_with_retry(client, local_model, fake_openai):
+async def test_an_answer_with_nothing_in_it_is_an_error_with_retry(
+    client, local_model, fake_openai
+):
     fake_openai.script(Reply(text=""))
     events = await read_events(await send(client, message="Hi", model=local_model))
     _, answer = await messages()

@@ -6,22 +6,18 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
-from django.db import connections
 from django.test import AsyncClient
 
 from assistant.chat import MAX_STEPS
 from assistant.models import Message, ToolCall
 from prompts.models import PromptCollection
-from tests.chat_setup import add_local_provider, read_events
+from tests.chat_setup import read_events
 from tests.fakes.script import Call, Reply
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _close_orm_thread_connections():
-    yield
-    await sync_to_async(connections.close_all)()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_orm_thread_connections"),
+]
 
 
 @pytest.fixture
@@ -37,11 +33,6 @@ async def client(app_user) -> AsyncClient:
     client = AsyncClient()
     await client.aforce_login(app_user)
     return client
-
-
-@pytest.fixture
-async def local_model(fake_openai) -> str:
-    return await sync_to_async(add_local_provider)(fake_openai)
 
 
 async def assistant_messages() -> list[Message]:

@@ -9,28 +9,19 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
-from django.db import connections
 from django.test import AsyncClient
 
 from assistant.models import ToolCall
 from prompts.models import ApiToken, PromptCollection
-from tests.chat_setup import add_local_provider, read_events
+from tests.chat_setup import read_events
 from tests.fakes.script import Call, Reply
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_orm_thread_connections"),
+]
 
 COLLECTION = "prompts.promptcollection"
-
-
-@pytest.fixture(autouse=True)
-async def _close_orm_thread_connections():
-    yield
-    await sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-async def local_model(fake_openai) -> str:
-    return await sync_to_async(add_local_provider)(fake_openai)
 
 
 async def _client_for(user, *codenames: str) -> AsyncClient:

@@ -8,21 +8,17 @@ import base64
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
 from django.test import AsyncClient
 
 from assistant.models import Attachment, Conversation, Message
 from tests.chat_setup import add_local_provider, read_events
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_orm_thread_connections"),
+]
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 20
-
-
-@pytest.fixture(autouse=True)
-async def _close_orm_thread_connections():
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
@@ -30,11 +26,6 @@ async def client(app_user) -> AsyncClient:
     client = AsyncClient()
     await client.aforce_login(app_user)
     return client
-
-
-@pytest.fixture
-async def local_model(fake_openai) -> str:
-    return await sync_to_async(add_local_provider)(fake_openai)
 
 
 async def test_an_image_and_a_text_file_are_stored_and_sent(client, local_model, fake_openai):

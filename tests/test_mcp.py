@@ -13,7 +13,6 @@ import httpx2
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission
-from django.db import connections
 from django.utils import timezone
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -24,7 +23,10 @@ from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
 from prompts.models import ApiToken, Prompt, PromptCollection, PromptMessage
 from prompts.tokens import create_token
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_orm_thread_connections"),
+]
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -42,13 +44,6 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 # get_current() keeps its snapshot while the settings version is unchanged, and the test
 # database is emptied between tests: give every configuration a version no other test used.
 _versions = itertools.count(7_000_000)
-
-
-@pytest.fixture(autouse=True)
-async def _close_orm_thread_connections() -> AsyncIterator[None]:
-    """The async ORM's worker thread outlives the test; its connection must not."""
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 def set_ai(**fields) -> None:

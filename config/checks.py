@@ -1,32 +1,31 @@
-"""Django's deploy checks security.W001, W002 and W003 look for its own class paths in
-MIDDLEWARE; this project installs subclasses of those classes (config/middleware.py), so they
-are silenced in settings and this check asks for the same protection by class."""
+"""Settings that the event-loop middleware cannot honour: this project's ASGI handler loads it
+in place of the stock classes of MIDDLEWARE (config/handler.py). Django's own checks cover
+the rest, as MIDDLEWARE lists the stock classes."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
-from django.middleware.clickjacking import XFrameOptionsMiddleware
-from django.middleware.csrf import CsrfViewMiddleware
-from django.middleware.security import SecurityMiddleware
-from django.utils.module_loading import import_string
+from django.core.checks import Error, Tags, register
 
-PROTECTIONS = (
-    (SecurityMiddleware, "config.W001", "HSTS, SSL redirect and the other security headers"),
-    (XFrameOptionsMiddleware, "config.W002", "the X-Frame-Options header (clickjacking)"),
-    (CsrfViewMiddleware, "config.W003", "cross-site request forgery protection"),
-)
+from config.handler import LOOP_MIDDLEWARE
+
+CSRF_MIDDLEWARE = "django.middleware.csrf.CsrfViewMiddleware"
 
 
-@register(Tags.security, deploy=True)
-def check_security_middleware(app_configs, **kwargs):
-    installed = [import_string(path) for path in settings.MIDDLEWARE]
-    return [
-        Warning(
-            f"No {base.__name__} (or subclass) in MIDDLEWARE: the site runs without {what}.",
-            hint=f"Add config.middleware.{base.__name__} to MIDDLEWARE.",
-            id=check_id,
-        )
-        for base, check_id, what in PROTECTIONS
-        if not any(issubclass(cls, base) for cls in installed if isinstance(cls, type))
-    ]
+def _runs_on_the_loop(path: str) -> bool:
+    return path in settings.MIDDLEWARE and path in LOOP_MIDDLEWARE
+
+
+@register(Tags.security, Tags.compatibility)
+def check_loop_middleware_settings(app_configs, **kwargs) -> list[Error]:
+    if settings.CSRF_USE_SESSIONS and _runs_on_the_loop(CSRF_MIDDLEWARE):
+        return [
+            Error(
+                "CSRF_USE_SESSIONS is on, but the CSRF middleware runs on the event loop "
+                "under ASGI, where it cannot read the session from the database.",
+                hint="Remove CSRF_USE_SESSIONS: CSRF tokens stay in the csrftoken cookie.",
+                obj="settings.CSRF_USE_SESSIONS",
+                id="config.E001",
+            )
+        ]
+    return []

@@ -9,15 +9,61 @@ lane with the fewest requests. One lane still runs one call at a time, as thread
 code expects, and a worker holds at most SYNC_THREADS request connections however many
 answers are streaming. The price: a slow synchronous view (a usage report over a large
 ledger) holds its lane, and requests given that lane meanwhile wait for it.
+
+The handler also runs the event-loop versions of the stock middleware (LOOP_MIDDLEWARE).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+
+# Each stock middleware of settings.MIDDLEWARE that has an event-loop version: the handler
+# loads that version in its place (config/middleware.py). Settings keep the stock paths, so
+# Django's own checks (security.W001-W021) see them, and Django's stock handlers (WSGI, the
+# test client, plain get_asgi_application) run the stock classes.
+LOOP_MIDDLEWARE = {
+    "django.middleware.security.SecurityMiddleware": "config.middleware.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware": "config.middleware.AsyncWhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware": "config.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware": "config.middleware.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware": "config.middleware.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": (
+        "config.middleware.AuthenticationMiddleware"
+    ),
+    "django.contrib.messages.middleware.MessageMiddleware": "config.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": (
+        "config.middleware.XFrameOptionsMiddleware"
+    ),
+    "csp.middleware.CSPMiddleware": "config.middleware.CSPMiddleware",
+}
+
+
+class LoopMiddleware:
+    """Mixed in before a Django handler class: its middleware chain is built from
+    settings.MIDDLEWARE with each path of LOOP_MIDDLEWARE replaced by its event-loop version."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        with _loop_versions_in_settings():
+            super().load_middleware(is_async)  # type: ignore[misc]
+
+
+@contextmanager
+def _loop_versions_in_settings() -> Iterator[None]:
+    """settings.MIDDLEWARE with the loop versions while Django builds the chain (once, when the
+    handler is created, before it serves anything); the stock list again afterwards."""
+    stock = settings.MIDDLEWARE
+    settings.MIDDLEWARE = [LOOP_MIDDLEWARE.get(path, path) for path in stock]
+    try:
+        yield
+    finally:
+        settings.MIDDLEWARE = stock
 
 
 @dataclass(eq=False)
@@ -26,7 +72,7 @@ class Lane:
     requests: int = field(default=0)
 
 
-class LanedASGIHandler(ASGIHandler):
+class LanedASGIHandler(LoopMiddleware, ASGIHandler):
     def __init__(self, threads: int) -> None:
         super().__init__()
         if threads < 1:
@@ -49,7 +95,7 @@ class LanedASGIHandler(ASGIHandler):
 
 
 def get_asgi_application(threads: int) -> LanedASGIHandler:
-    """django.core.asgi.get_asgi_application, with lanes."""
+    """django.core.asgi.get_asgi_application, with lanes and the event-loop middleware."""
     import django
 
     django.setup(set_prefix=False)

@@ -1,4 +1,6 @@
-"""Django's built-in middleware, with its hooks run on the event loop under ASGI.
+"""Django's built-in middleware, with its hooks run on the event loop under ASGI: the
+project's handler loads these in place of the stock classes listed in MIDDLEWARE
+(config/handler.py, LOOP_MIDDLEWARE).
 
 Django calls every hook of a synchronous middleware (process_request, process_view,
 process_response) through a thread hand-off when it serves ASGI: a dozen hand-offs per
@@ -11,7 +13,7 @@ large enough to be parsed through files (uploads). Under WSGI (and Django's test
 nothing changes.
 
 This relies on CSRF tokens in a cookie (Django's default; CSRF_USE_SESSIONS would read the
-session in process_view).
+session on the loop, and the config.E001 check refuses it).
 
 WhiteNoise's middleware is sync-only, so Django would run the whole chain of every request
 in a thread (one OS thread held per open stream); AsyncWhiteNoiseMiddleware answers /static/
@@ -29,6 +31,7 @@ from django.middleware import clickjacking, common, csrf, security
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from csp import middleware as csp
+from prompts.request_numbers import whole_number
 
 
 class OnTheLoop:
@@ -108,8 +111,8 @@ class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
 
 def _big_body(request) -> bool:
     """A body Django spools to disk (and whose uploads it writes to files) when parsed."""
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    return not length.isdigit() or int(length) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+    length = whole_number(request.META.get("CONTENT_LENGTH") or "0")
+    return length is None or length > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
 
 
 class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):

@@ -68,22 +68,20 @@ INSTALLED_APPS = [
     "config",
 ]
 
-# Django's, django-csp's and WhiteNoise's middleware, with their hooks run on the event loop
-# under ASGI instead of a thread hand-off each (config/middleware.py).
+# The stock classes, so Django's checks (check --deploy) see them; under ASGI the project's
+# handler runs their event-loop versions in their place (config/handler.py).
 MIDDLEWARE = [
-    "config.middleware.SecurityMiddleware",
-    "config.middleware.AsyncWhiteNoiseMiddleware",
-    "config.middleware.SessionMiddleware",
-    "config.middleware.CommonMiddleware",
-    "config.middleware.CsrfViewMiddleware",
-    "config.middleware.AuthenticationMiddleware",
-    "config.middleware.MessageMiddleware",
-    "config.middleware.XFrameOptionsMiddleware",
-    "config.middleware.CSPMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
-# They look for Django's own class paths in MIDDLEWARE; config.checks looks for subclasses.
-SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"

@@ -1,24 +1,27 @@
-"""How a worker serves Django over ASGI (config/handler.py, config/middleware.py,
-config/checks.py): requests' synchronous work shares a few long-lived threads, the
-middleware's hooks run on the event loop, and the deploy checks still ask for the
-protections those middleware give."""
+"""How a worker serves Django over ASGI (config/handler.py, config/middleware.py):
+requests' synchronous work shares a few long-lived threads, and the handler runs the
+event-loop versions of the stock middleware listed in MIDDLEWARE. The CSRF and session tests
+run both ways: with the loop versions and with Django's stock ASGI path (the apps work
+without the project's speed layer)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
+import logging
+
 import pytest
-from django.conf import settings
-from django.core.checks import run_checks
+from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
 from django.db import connection
 from django.middleware.csrf import get_token
-from django.test import AsyncClient, Client, override_settings
+from django.test import Client
 from django.urls import reverse
 
 from assistant.models import Conversation
 from config.handler import LanedASGIHandler
+from tests.loop_client import async_client, both_middleware
 
 
 async def _get(handler: LanedASGIHandler, path: str) -> int:
@@ -73,25 +76,42 @@ def test_a_worker_needs_at_least_one_lane():
         LanedASGIHandler(threads=0)
 
 
-def test_the_deploy_checks_find_the_security_middleware_by_class():
-    assert not [m for m in run_checks(include_deployment_checks=True) if m.id.startswith("config.")]
-    without = [path for path in settings.MIDDLEWARE if "Csrf" not in path]
-    with override_settings(MIDDLEWARE=without):
-        ids = {m.id for m in run_checks(include_deployment_checks=True)}
-    assert "config.W003" in ids
+def adapted_middleware(handler_class, caplog) -> list[str]:
+    """The middleware Django reports adapting (a thread hand-off on every request) while it
+    builds the handler's chain (it says so in DEBUG)."""
+    with caplog.at_level(logging.DEBUG, logger="django.request"):
+        handler_class()
+    return [r.getMessage() for r in caplog.records if "adapted" in r.getMessage()]
+
+
+def test_the_asgi_app_runs_every_middleware_on_the_event_loop(settings, caplog):
+    settings.DEBUG = True
+    assert adapted_middleware(lambda: LanedASGIHandler(threads=1), caplog) == []
+    caplog.clear()
+    # The stock chain, for contrast: WhiteNoise's middleware is sync-only.
+    assert any("WhiteNoise" in message for message in adapted_middleware(ASGIHandler, caplog))
+
+
+def test_settings_keep_the_stock_middleware_paths(settings):
+    """The handler swaps the loop versions in only while it builds its chain."""
+    before = list(settings.MIDDLEWARE)
+    LanedASGIHandler(threads=1)
+    assert settings.MIDDLEWARE == before
+    assert not [path for path in before if path.startswith("config.")]
 
 
 @pytest.mark.parametrize(
     "memory_size",
     [2_621_440, 100],  # Django's default; 100 bytes: every form is a big body (checked in a thread)
 )
+@both_middleware
 @pytest.mark.django_db(transaction=True)
 async def test_under_asgi_a_post_without_a_csrf_token_is_refused_and_changes_nothing(
-    app_user, settings, memory_size
+    app_user, settings, memory_size, middleware
 ):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = memory_size
     conversation = await Conversation.objects.acreate(user=app_user, title="Keep me")
-    client = AsyncClient(enforce_csrf_checks=True)
+    client = async_client(middleware, enforce_csrf_checks=True)
     await client.aforce_login(app_user)
     path = reverse("assistant:rename", args=[conversation.pk])
 
@@ -110,13 +130,14 @@ async def test_under_asgi_a_post_without_a_csrf_token_is_refused_and_changes_not
     assert conversation.title == "Changed"
 
 
+@both_middleware
 @pytest.mark.django_db(transaction=True)
 async def test_under_asgi_signing_in_saves_the_session_and_the_next_page_is_signed_in(
-    app_user,
+    app_user, middleware
 ):
     app_user.set_password("a long enough password")
     await app_user.asave()
-    client = AsyncClient()
+    client = async_client(middleware)
     signed_in = await client.post(
         reverse("login"), {"username": app_user.username, "password": "a long enough password"}
     )

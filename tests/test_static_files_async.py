@@ -1,18 +1,20 @@
-"""/static/ is answered by the async WhiteNoise middleware, and the middleware chain stays async
-(so an open chat stream does not hold a thread)."""
+"""/static/ is answered under ASGI by the project's async WhiteNoise middleware and by the stock
+one. (tests/test_asgi_handler.py: the project's handler runs the async version, so the
+middleware chain stays async and an open chat stream does not hold a thread.)"""
 
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
-from django.test import AsyncClient, override_settings
-from django.utils.module_loading import import_string
+from django.test import override_settings
+
+from tests.loop_client import async_client, both_middleware
 
 pytestmark = pytest.mark.django_db
 
 
-async def test_stylesheet_is_served_under_asgi():
-    response = await AsyncClient().get("/static/css/app.css")
+@both_middleware
+async def test_stylesheet_is_served_under_asgi(middleware):
+    response = await async_client(middleware).get("/static/css/app.css")
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
@@ -20,23 +22,16 @@ async def test_stylesheet_is_served_under_asgi():
 
 
 @override_settings(DEBUG=True, WHITENOISE_AUTOREFRESH=True, WHITENOISE_USE_FINDERS=True)
-async def test_stylesheet_is_served_from_the_finders_in_debug():
-    response = await AsyncClient().get("/static/css/chat.css")
+@both_middleware
+async def test_stylesheet_is_served_from_the_finders_in_debug(middleware):
+    response = await async_client(middleware).get("/static/css/chat.css")
 
     assert response.status_code == 200
     assert b"{" in response.getvalue()
 
 
-async def test_unknown_static_file_is_a_404():
-    response = await AsyncClient().get("/static/css/no-such-file.css")
+@both_middleware
+async def test_unknown_static_file_is_a_404(middleware):
+    response = await async_client(middleware).get("/static/css/no-such-file.css")
 
     assert response.status_code == 404
-
-
-def test_every_middleware_runs_on_the_event_loop():
-    sync_only = [
-        path
-        for path in settings.MIDDLEWARE
-        if not getattr(import_string(path), "async_capable", False)
-    ]
-    assert sync_only == []

@@ -6,6 +6,7 @@ class AssistantConfig(AppConfig):
     verbose_name = "AI assistant"
 
     def ready(self) -> None:
+        from assistant import checks  # noqa: F401  (registers the system checks)
         from assistant.providers import redaction
 
         redaction.install()  # no log record carries a provider key

@@ -12,6 +12,7 @@ from django.http import QueryDict
 from ai_settings import catalog, presets
 from ai_settings.forms import BUILTIN_KINDS
 from ai_settings.page import PROVIDERS_PREFIX, default_system_prompt
+from prompts.request_numbers import whole_number
 
 MODEL_ROW_DEFAULTS = {
     "context_window": catalog.CUSTOM_CONTEXT_WINDOW,
@@ -31,10 +32,10 @@ class Outcome:
 
 
 def _total(data: QueryDict, prefix: str) -> int:
-    try:
-        return max(0, int(data.get(f"{prefix}-TOTAL_FORMS", 0)))
-    except ValueError:
-        raise UnknownAction("The form's row counts are damaged; reload the page.") from None
+    total = whole_number(data.get(f"{prefix}-TOTAL_FORMS", "0"))
+    if total is None:
+        raise UnknownAction("The form's row counts are damaged; reload the page.")
+    return total
 
 
 def _append_row(data: QueryDict, prefix: str, values: dict[str, Any]) -> int:
@@ -47,9 +48,10 @@ def _append_row(data: QueryDict, prefix: str, values: dict[str, Any]) -> int:
 
 
 def _provider_prefix(data: QueryDict, argument: str) -> str:
-    if not argument.isdigit() or int(argument) >= _total(data, PROVIDERS_PREFIX):
+    index = whole_number(argument, maximum=_total(data, PROVIDERS_PREFIX) - 1)
+    if index is None:
         raise UnknownAction("That provider is not on the page.")
-    return f"{PROVIDERS_PREFIX}-{int(argument)}"
+    return f"{PROVIDERS_PREFIX}-{index}"
 
 
 def add_provider(data: QueryDict, slug: str) -> Outcome:

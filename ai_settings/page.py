@@ -25,6 +25,7 @@ from ai_settings.forms import (
 )
 from ai_settings.masking import SecretStatus, secret_status
 from ai_settings.models import AISettings, CompatibleProvider
+from prompts.request_numbers import whole_number
 
 PROVIDERS_PREFIX = "providers"
 MODELS_PREFIX = re.compile(r"^providers-\d+-models$")
@@ -81,10 +82,7 @@ def new_row(formset: forms.BaseFormSet, index: int, initial: dict | None = None)
 def posted_id(form: forms.Form) -> int | None:
     """The stored row a submitted form row edits (its hidden `id`), if any."""
     raw = form["id"].value()
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    return whole_number(str(raw)) if raw is not None else None
 
 
 @dataclass(frozen=True)
@@ -287,10 +285,8 @@ class SettingsPage:
 
     @property
     def posted_version(self) -> int | None:
-        try:
-            return int(self.settings_form["version"].value())
-        except (TypeError, ValueError):
-            return None
+        raw = self.settings_form["version"].value()
+        return whole_number(str(raw)) if raw is not None else None
 
     @property
     def typed_secrets(self) -> bool:

@@ -22,6 +22,7 @@ from ai_settings.access import manage_ai_settings_required
 from ai_settings.current import get_current
 from ai_settings.usage_forms import CUSTOM, GroupPolicyForm, PeriodForm, policy_of
 from assistant.access import ai_enabled
+from prompts.request_numbers import object_id
 
 CSV_COLUMNS = [
     "time", "user", "conversation", "provider", "provider_key", "model", "input_tokens",
@@ -130,13 +131,6 @@ async def usage_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _posted_pk(raw: str) -> int:
-    """A posted primary key; anything else (text, a number no column holds) matches nothing."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    return 0
-
-
 @manage_ai_settings_required
 def groups_page(request: HttpRequest) -> HttpResponse:
     current = get_current()
@@ -150,7 +144,7 @@ def groups_page(request: HttpRequest) -> HttpResponse:
                 "AI Assistant is disabled by the environment (AI_ENABLED=false): "
                 "settings can be viewed but not changed."
             )
-        group = get_object_or_404(Group, pk=_posted_pk(request.POST.get("group", "")))
+        group = get_object_or_404(Group, pk=object_id(request.POST.get("group")))
         bound = GroupPolicyForm(request.POST, group=group, current=current)
         if bound.is_valid():
             if bound.save(request.user):

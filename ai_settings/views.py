@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ai_settings import actions, audit, connection_test, presets, saving
 from ai_settings.access import manage_ai_settings_required
-from ai_settings.forms import AISettingsForm, HeaderFormSet, ModelRowFormSet
+from ai_settings.forms import MAX_PROVIDERS, AISettingsForm, HeaderFormSet, ModelRowFormSet
 from ai_settings.models import AISettings
 from ai_settings.page import (
     HEADERS_PREFIX,
@@ -28,6 +28,7 @@ from ai_settings.page import (
     new_row,
 )
 from assistant.access import ai_enabled
+from prompts.request_numbers import whole_number
 
 DISABLED_MESSAGE = (
     "AI Assistant is disabled by the environment (AI_ENABLED=false): settings cannot be changed."
@@ -122,14 +123,16 @@ def _run_action(request: HttpRequest, data: QueryDict, action: str) -> HttpRespo
     page = _page(data)
     results = {}
     if outcome.test_target:
-        results[outcome.test_target] = async_to_sync(connection_test.run)(page, outcome.test_target)
+        results[outcome.test_target] = async_to_sync(connection_test.run)(
+            page, outcome.test_target, request.user
+        )
     page.silence_errors()
     return _render(request, page, notice=outcome.message, test_results=results)
 
 
-def _index(query: QueryDict, prefix: str) -> int | None:
-    raw = query.get(f"{prefix}-TOTAL_FORMS", "0")
-    return int(raw) if raw.isdigit() else None
+def _index(query: QueryDict, prefix: str, cap: int) -> int | None:
+    """The index of the row to add: the posted row count, while there is room for one more."""
+    return whole_number(query.get(f"{prefix}-TOTAL_FORMS", "0"), maximum=cap - 1)
 
 
 @manage_ai_settings_required
@@ -137,9 +140,11 @@ def _index(query: QueryDict, prefix: str) -> int | None:
 def new_provider(request: HttpRequest) -> HttpResponse:
     if not ai_enabled():
         return _refused_while_disabled(request)
-    index = _index(request.GET, PROVIDERS_PREFIX)
+    index = _index(request.GET, PROVIDERS_PREFIX, MAX_PROVIDERS)
     if index is None:
-        return HttpResponseBadRequest("providers-TOTAL_FORMS must be a number.")
+        return HttpResponseBadRequest(
+            f"providers-TOTAL_FORMS must be a number of rows below {MAX_PROVIDERS}."
+        )
     block = new_block(index, presets.preset(request.GET.get("preset", "")))
     context = {"block": block, "total": index + 1}
     return render(request, "ai_settings/partials/new_provider.html", context)
@@ -149,7 +154,7 @@ def _new_nested_row(request: HttpRequest, pattern, formset_class, template: str,
     if not ai_enabled():
         return _refused_while_disabled(request)
     prefix = request.GET.get("prefix", "")
-    index = _index(request.GET, prefix)
+    index = _index(request.GET, prefix, formset_class.absolute_max)
     if not pattern.match(prefix) or index is None:
         return HttpResponseBadRequest("Unknown rows.")
     form = new_row(formset_class(prefix=prefix), index, initial)
@@ -197,7 +202,7 @@ async def test_connection(request: HttpRequest) -> HttpResponse:
     data = request.POST.copy()
     target = data.get("target", "")
     page = await sync_to_async(_page)(data)
-    result = await connection_test.run(page, target)
+    result = await connection_test.run(page, target, await request.auser())
     html = await sync_to_async(render_to_string)(
         "ai_settings/partials/test_result.html", {"result": result}, request
     )

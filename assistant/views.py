@@ -28,6 +28,7 @@ from assistant.forms import MessageForm, RenameForm
 from assistant.models import Conversation, Message, ToolCall
 from assistant.page_context import page_context
 from assistant.turn_tools import TurnTools
+from prompts.request_numbers import object_id
 
 PROMPT_VALUE_PREFIX = "prompt_var-"
 
@@ -84,8 +85,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 def panel(request: HttpRequest) -> HttpResponse:
     """The slide-in panel's chat: ?conversation=<pk>, else the most recent one."""
     chosen = request.GET.get("conversation", "")
-    if chosen.isdigit():
-        found: Conversation | None = _own_conversation(request, int(chosen))
+    if chosen:
+        found: Conversation | None = _own_conversation(request, object_id(chosen))
     elif request.GET.get("new"):
         found = None
     else:
@@ -240,9 +241,9 @@ def _begin_send(
     conversation_id = pk or request.POST.get("conversation") or None
     found: Conversation | None = None
     if conversation_id:
-        if not str(conversation_id).isdigit():
-            raise Http404("No such conversation.")
-        found = Conversation.objects.filter(pk=int(conversation_id), user=user).first()
+        if not isinstance(conversation_id, int):
+            conversation_id = object_id(conversation_id)
+        found = Conversation.objects.filter(pk=conversation_id, user=user).first()
         if found is None:
             raise Http404("No such conversation.")
     if _is_blank(request):
@@ -315,16 +316,15 @@ def _begin_send(
 async def retry(request: HttpRequest) -> HttpResponse:
     """Answer the last question again (after an error), with the picker's model."""
     user = await request.auser()
-    message_id = request.POST.get("message", "")
-    failed = None
-    if message_id.isdigit():
-        failed = (
-            await Message.objects.filter(
-                pk=int(message_id), conversation__user=user, role=Message.Role.ASSISTANT
-            )
-            .select_related("conversation")
-            .afirst()
+    failed = (
+        await Message.objects.filter(
+            pk=object_id(request.POST.get("message")),
+            conversation__user=user,
+            role=Message.Role.ASSISTANT,
         )
+        .select_related("conversation")
+        .afirst()
+    )
     if failed is None:
         raise Http404("No such message.")
     found = failed.conversation

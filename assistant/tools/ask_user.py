@@ -19,6 +19,7 @@ from typing import Any
 
 from assistant.tools.arguments import ToolError, from_json_text, parse_arguments
 from assistant.tools.base import CallPreview, ToolContext, ToolResult
+from prompts.request_numbers import whole_number
 
 MAX_QUESTIONS = 4
 MAX_OPTIONS = 4
@@ -191,10 +192,11 @@ def read_answers(
     for question in questions:
         chosen: list[str] = []
         for value in _getlist(form, question.field_name):
-            if not value.isdigit() or int(value) >= len(question.options):
+            option = whole_number(value, maximum=len(question.options) - 1)
+            if option is None:
                 errors[question.index] = "Choose one of the options shown."
                 break
-            label = question.options[int(value)].label
+            label = question.options[option].label
             if label not in chosen:
                 chosen.append(label)
         if len(chosen) > 1 and not question.multiple:

@@ -1,0 +1,57 @@
+"""The settings the three apps read, each with its default here: a host project sets only
+what it wants to change. Read through `app_settings` (e.g. `app_settings.AI_ENABLED`); values
+come from django.conf.settings when first read and again after a `setting_changed` signal
+(override_settings in tests).
+
+    AI_ENABLED                 True   False turns the AI feature off: chat and MCP answer 404
+    OPENAI_BASE_URL            None   route built-in OpenAI through a gateway (None: the SDK's)
+    ANTHROPIC_BASE_URL         None   the same for Anthropic
+    GOOGLE_BASE_URL            None   the same for Google Gemini
+    PROVIDER_CONNECT_TIMEOUT   10.0   seconds to connect to a provider
+    PROVIDER_IDLE_TIMEOUT      120.0  seconds a stream may stay silent before it is a timeout
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    "AI_ENABLED": True,
+    "OPENAI_BASE_URL": None,
+    "ANTHROPIC_BASE_URL": None,
+    "GOOGLE_BASE_URL": None,
+    "PROVIDER_CONNECT_TIMEOUT": 10.0,
+    "PROVIDER_IDLE_TIMEOUT": 120.0,
+}
+
+
+class AppSettings:
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self._defaults = defaults
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._defaults:
+            raise AttributeError(f"{name} is not a setting of the assistant's apps.")
+        if name not in self._cache:
+            self._cache[name] = getattr(settings, name, self._defaults[name])
+        return self._cache[name]
+
+    def forget(self, name: str | None = None) -> None:
+        if name is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(name, None)
+
+
+app_settings = AppSettings(DEFAULTS)
+
+
+@receiver(setting_changed)
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in DEFAULTS:
+        app_settings.forget(setting)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from ai_settings.catalog import AvailableModel
 from assistant.models import Message
 from assistant.models import ToolCall as ToolCallRow
-from assistant.providers.base import AttachmentData, ChatMessage, ToolSpec
+from assistant.providers.base import AttachmentData, ChatMessage, ChatRequest, ToolSpec
 from assistant.providers.events import ToolCall
 
 CHARS_PER_TOKEN = 4
@@ -33,11 +33,14 @@ def estimate_attachment(attachment: AttachmentData) -> int:
     return math.ceil(len(attachment.data) / CHARS_PER_TOKEN)
 
 
+def estimate_tool_call(call: ToolCall) -> int:
+    return estimate_text(call.name) + estimate_text(json.dumps(call.arguments))
+
+
 def estimate_message(message: ChatMessage) -> int:
     tokens = MESSAGE_OVERHEAD_TOKENS + estimate_text(message.text)
     tokens += sum(estimate_attachment(a) for a in message.attachments)
-    for call in message.tool_calls:
-        tokens += estimate_text(call.name) + estimate_text(json.dumps(call.arguments))
+    tokens += sum(estimate_tool_call(call) for call in message.tool_calls)
     return tokens
 
 
@@ -47,6 +50,23 @@ def estimate_tools(tools: Sequence[ToolSpec]) -> int:
         + estimate_text(t.description)
         + estimate_text(json.dumps(t.parameters))
         for t in tools
+    )
+
+
+def estimate_request(request: ChatRequest) -> int:
+    """The input tokens of a request: its system prompt, messages and tool specs (for a
+    trimmed request, what `trim` computed)."""
+    return (
+        estimate_text(request.system_prompt)
+        + estimate_tools(request.tools)
+        + sum(estimate_message(m) for m in request.messages)
+    )
+
+
+def estimate_output(text: str, reasoning: str, calls: Sequence[ToolCall]) -> int:
+    """The output tokens of what a provider streamed back: text, reasoning and tool calls."""
+    return (
+        estimate_text(text) + estimate_text(reasoning) + sum(estimate_tool_call(c) for c in calls)
     )
 
 
@@ -113,15 +133,47 @@ def _finished_tool_result(row: ToolCallRow) -> ChatMessage | None:
     )
 
 
+# An answer that ended in one of these with nothing in it did not answer its question.
+UNFINISHED = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
+
+
+def _decided_calls(row: Message) -> list[ToolCallRow]:
+    # A call still waiting for approval has no result yet: providers reject a call without
+    # its result, so it is left out until it is decided.
+    return [c for c in row.tool_calls.all() if c.status != ToolCallRow.Status.PENDING]
+
+
+def _abandoned_questions(rows: Sequence[Message]) -> set[int]:
+    """Positions of the user messages whose answer failed with nothing in it (an error, or
+    stopped before a word) and that a newer user message follows: attempts the user moved on
+    from instead of retrying. Sending them again, glued to the new question, would ask both."""
+    abandoned: set[int] = set()
+    question: list[int] = []  # the user messages since the last answer
+    for position, row in enumerate(rows):
+        if row.role == Message.Role.USER:
+            question.append(position)
+        elif row.role == Message.Role.ASSISTANT:
+            if row.status in UNFINISHED and not row.content and not _decided_calls(row):
+                abandoned.update(question)
+            question = []
+    latest = max((p for p, row in enumerate(rows) if row.role == Message.Role.USER), default=-1)
+    return {position for position in abandoned if position < latest}
+
+
 def to_chat_messages(
     rows: Iterable[Message], attachments: dict[int, list[AttachmentData]] | None = None
 ) -> list[ChatMessage]:
     """Stored messages (with tool_calls prefetched) → provider messages. Failed attempts
-    with nothing in them are left out; consecutive user messages (a question whose answer
-    failed, then another) are merged so every provider accepts the sequence."""
+    with nothing in them are left out, with their question once the user has asked another
+    one; other consecutive user messages (a prompt's) are merged so every provider accepts
+    the sequence."""
     attachments = attachments or {}
+    stored = list(rows)
+    abandoned = _abandoned_questions(stored)
     result: list[ChatMessage] = []
-    for row in rows:
+    for position, row in enumerate(stored):
+        if position in abandoned:
+            continue
         if row.role == Message.Role.USER:
             message = ChatMessage(
                 role="user", text=row.content, attachments=tuple(attachments.get(row.pk, ()))
@@ -135,9 +187,7 @@ def to_chat_messages(
                 )
             result.append(message)
         elif row.role == Message.Role.ASSISTANT:
-            # A call still waiting for approval has no result yet: providers reject a call
-            # without its result, so it is left out until it is decided.
-            calls = [c for c in row.tool_calls.all() if c.status != ToolCallRow.Status.PENDING]
+            calls = _decided_calls(row)
             if not row.content and not calls:
                 continue
             result.append(

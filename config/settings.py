@@ -216,9 +216,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"refusals": {"()": "config.logging_filters.RefusalsWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["refusals"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default logging gives "django" a console handler of its own (in DEBUG), which
+        # wrote each of its records a second time: here they go to the root's handler only.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         # httpx logs every request URL at INFO; URLs can carry a Gemini key (?key=).
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},

@@ -42,11 +42,11 @@ demo: install
 	$(BIN)/python manage.py ensure_superuser
 	@fake_port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	$(BIN)/python manage.py setup_demo --base-url "http://127.0.0.1:$$fake_port/v1" || exit 1; \
-	$(BIN)/python -m tests.fakes.openai_server --port $$fake_port --delay 0.03 & fake_pid=$$!; \
+	$(BIN)/python -m tests.fakes.openai_server --demo --port $$fake_port --delay 0.03 & fake_pid=$$!; \
 	trap 'kill $$fake_pid 2>/dev/null' EXIT INT TERM; \
 	echo ""; \
 	echo "  Demo: log in at http://127.0.0.1:$(PORT)/accounts/login/ and open the Assistant;"; \
-	echo "  the model \"Demo model (offline)\" streams canned answers (no API key needed)."; \
+	echo "  pick \"Demo model (offline)\" (no API key needed) and ask it to \"list the books low in stock\"."; \
 	echo "  (Ctrl-C stops the app and the fake provider.)"; \
 	echo ""; \
 	$(BIN)/uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --no-server-header

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "assistant",
     "prompts",
     "config",
+    "config.demo_shop",
 ]
 
 # The stock classes, so Django's checks (check --deploy) see them; under ASGI the project's

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.demo import demo_answer
 from tests.fakes.script import HttpError, Reply, chunks
 from tests.fakes.server import FakeServer, Frame, sse_frame, standalone_main
 
@@ -73,7 +74,7 @@ class FakeOpenAI(FakeServer):
 
     async def chat_completions(self, request: Request) -> Response:
         recorded = await self.record(request)
-        item = self.next_item()
+        item = self.next_item(recorded.body)
         if not isinstance(item, Reply):
             return self.immediate_response(item, recorded)
         body = recorded.body or {}
@@ -174,7 +175,9 @@ class FakeOpenAI(FakeServer):
 
 def main() -> None:
     standalone_main(
-        lambda port, default: FakeOpenAI(port, default), "Fake OpenAI-compatible server"
+        lambda port, default: FakeOpenAI(port, default),
+        "Fake OpenAI-compatible server",
+        demo=demo_answer,
     )
 
 

@@ -70,8 +70,15 @@ class FakeServer:
     api_prefix = ""
     default_models: tuple[str, ...] = ("model-a", "model-b")
 
-    def __init__(self, port: int = 0, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        default: Reply | None = None,
+        responder: Callable[[Any], ScriptItem] | None = None,
+    ) -> None:
         self.default: Reply = default or demo_reply()
+        # Computes an unscripted request's reply from its body (the demo model), if given.
+        self.responder = responder
         self._initial_default = self.default
         self.models: list[str] = list(self.default_models)
         self.models_error: HttpError | None = None
@@ -98,9 +105,13 @@ class FakeServer:
         with self._lock:
             self._script.extend(items)
 
-    def next_item(self) -> ScriptItem:
+    def next_item(self, body: Any = None) -> ScriptItem:
         with self._lock:
-            return self._script.popleft() if self._script else self.default
+            if self._script:
+                return self._script.popleft()
+        if self.responder is not None and isinstance(body, dict):
+            return self.responder(body)
+        return self.default
 
     def reset(self) -> None:
         """Forget the script, the recorded requests and any per-test configuration."""
@@ -269,17 +280,28 @@ def sse_frame(data: Any, event: str | None = None, *, crlf: bool = False) -> byt
     return f"{head}data: {payload}{end}{end}".encode()
 
 
-def standalone_main(make: Callable[[int, Reply], FakeServer], description: str) -> None:
-    """`python -m tests.fakes.<name>_server --port P [--chunks N --chunk-size K --delay S]`."""
+def standalone_main(
+    make: Callable[[int, Reply], FakeServer],
+    description: str,
+    demo: Callable[[Any], ScriptItem] | None = None,
+) -> None:
+    """`python -m tests.fakes.<name>_server --port P [--chunks N --chunk-size K --delay S]`,
+    and `--demo` where the fake has a demo model (`demo`: its responder)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=0)
+    if demo is not None:
+        parser.add_argument(
+            "--demo", action="store_true", help="answer as the offline demo model (tools)"
+        )
     parser.add_argument("--chunks", type=int, default=None, help="chunks per default reply")
     parser.add_argument("--chunk-size", type=int, default=4, help="characters per chunk")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each chunk")
     args = parser.parse_args()
     server = make(args.port, demo_reply(args.chunks, args.chunk_size, args.delay))
+    if getattr(args, "demo", False):
+        server.responder = demo
     print(f"{description} listening on {server.base_url}", flush=True)
     try:
         server.serve_forever()

@@ -1,5 +1,6 @@
-"""The settings audit log: who changed which fields and when. Secrets appear only as "set" or
-"removed", never with their values."""
+"""The settings audit log: who changed which fields and when, and who tested which provider's
+connection at which address. Secrets appear only as "set" or "removed", never with their
+values."""
 
 from __future__ import annotations
 
@@ -48,6 +49,23 @@ def number_change(old: int | None, new: int | None) -> str:
 def record(user: Any, changes: list[dict[str, str]]) -> SettingsAuditEntry:
     return SettingsAuditEntry.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None, changes=changes
+    )
+
+
+def record_connection_test(user: Any, provider: str, address: str, *, ok: bool) -> None:
+    """One press of Test connection. `address` must already be free of secrets."""
+    outcome = "ok" if ok else "error"
+    record(
+        user,
+        [
+            {
+                "field": f"Test connection to {provider}",
+                "change": f"{'connected' if ok else 'failed'} at {address}",
+                "provider": provider,
+                "url": address,
+                "outcome": outcome,
+            }
+        ],
     )
 
 

@@ -1,22 +1,29 @@
 """“Test connection”: list a provider's models with the key typed on the page (or the stored
-one) and report the count, or the provider's error with every secret redacted."""
+one) and report the count, or the provider's error with every secret redacted. Stored secrets
+go only to the address they were saved with, and every test is recorded in the audit log."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from ai_settings import catalog
-from ai_settings.current import ProviderConnection
+from ai_settings import audit, catalog
+from ai_settings.current import ProviderConnection, aget_current
 from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.forms import BUILTIN_KINDS, KEY_LABELS, validate_base_url, validate_secret_text
 from ai_settings.page import ProviderBlock, SettingsPage
 
 TIMEOUT_SECONDS = 10
-REDACTED = "[redacted]"
+BASE_URL_CHANGED = (
+    "The Base URL differs from the saved one, so the stored key and header values were not "
+    "sent: they go only to the saved address. Type them again to test the new address."
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,7 @@ class ConnectionResult:
     allowed: frozenset[str] = frozenset()  # already on the page: no "add" button for these
     kind: str = ""  # the built-in provider's kind; "" for an OpenAI-compatible provider
     index: int | None = None  # the compatible provider's row on the page
+    notice: str = ""  # why stored secrets were left out
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Plan:
     allowed: frozenset[str] = frozenset()
     kind: str = ""
     index: int | None = None
+    notice: str = ""
 
 
 def _usable(value: str | None) -> str:
@@ -74,6 +83,12 @@ def _builtin_plan(page: SettingsPage, kind: str) -> Plan:
     return Plan(connection, allowed=allowed, kind=kind)
 
 
+def _address(url: str) -> tuple[str, str, str, str]:
+    """A Base URL as compared with the saved one: case-blind scheme and host, no trailing /."""
+    parts = urlsplit(url.strip())
+    return (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query)
+
+
 def _compatible_plan(block: ProviderBlock) -> Plan:
     form = block.form
     base_url = _typed(form["base_url"])
@@ -81,22 +96,31 @@ def _compatible_plan(block: ProviderBlock) -> Plan:
         validate_base_url(base_url)
     except ValidationError as error:
         return Plan(None, f"Base URL: {error.messages[0]}", index=block.index)
+    # Stored secrets are sent only to the address they were saved with.
+    moved = block.stored is not None and _address(base_url) != _address(block.stored.base_url)
+    withheld = False
     key = _typed(form["api_key"])
     if not key and not form["api_key_remove"].data:
-        key = _usable(block.stored.api_key) if block.stored else block.preset.api_key
+        if block.stored is None:
+            key = block.preset.api_key
+        elif moved:
+            withheld = bool(_usable(block.stored.api_key))
+        else:
+            key = _usable(block.stored.api_key)
     if key and (problem := _checked_key(key)):
         return Plan(None, problem, index=block.index)
     if not block.headers.is_valid():
         return Plan(None, "Correct the custom headers first.", index=block.index)
-    stored_headers = block.stored_headers or {}
+    stored_headers = {} if moved else block.stored_headers or {}
     headers = {}
     for header in block.headers.forms:
         if header.cleaned_data.get("DELETE") or not header.cleaned_data.get("name"):
             continue
         cleaned = header.cleaned_data
-        headers[cleaned["name"]] = cleaned["value"] or stored_headers.get(
-            cleaned["original_name"], ""
-        )
+        value = cleaned["value"] or stored_headers.get(cleaned["original_name"], "")
+        if moved and not value and (block.stored_headers or {}).get(cleaned["original_name"]):
+            withheld = True
+        headers[cleaned["name"]] = value
     allowed = frozenset(
         str(row["model_id"].value() or "").strip() for row in block.models.forms
     ) - {""}
@@ -111,7 +135,8 @@ def _compatible_plan(block: ProviderBlock) -> Plan:
         base_url,
         headers,
     )
-    return Plan(connection, allowed=allowed, index=block.index)
+    notice = BASE_URL_CHANGED if withheld else ""
+    return Plan(connection, allowed=allowed, index=block.index, notice=notice)
 
 
 def plan(page: SettingsPage, target: str) -> Plan:
@@ -123,30 +148,46 @@ def plan(page: SettingsPage, target: str) -> Plan:
     return _compatible_plan(block)
 
 
-def redact(message: str, connection: ProviderConnection) -> str:
-    for secret in (connection.api_key, *connection.headers.values()):
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, REDACTED)
-    return message
+def _audited_address(url: str | None, label: str) -> str:
+    """The address as the audit log shows it: no user name, password or query string."""
+    if not url:
+        return f"{label}'s default address"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-async def run(page: SettingsPage, target: str) -> ConnectionResult:
-    from assistant.providers import ProviderFailure, list_models
+async def run(page: SettingsPage, target: str, user: Any) -> ConnectionResult:
+    from assistant.providers import ProviderFailure, list_models, redaction
 
     found = plan(page, target)
     result = ConnectionResult(
-        target, False, allowed=found.allowed, kind=found.kind, index=found.index
+        target,
+        False,
+        allowed=found.allowed,
+        kind=found.kind,
+        index=found.index,
+        notice=found.notice,
     )
     connection = found.connection
     if connection is None:
         return replace(result, error=found.error)
+    redaction.remember_settings(await aget_current())
+    secrets = redaction.secrets_of(connection)  # typed on the page, or stored
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):
             model_ids = await list_models(connection)
     except ProviderFailure as failure:
-        return replace(result, error=redact(failure.error.message, connection))
+        result = replace(result, error=redaction.redact(failure.error.message, secrets))
     except TimeoutError:
-        return replace(
+        result = replace(
             result, error=f"The provider did not answer within {TIMEOUT_SECONDS} seconds."
         )
-    return replace(result, ok=True, models=tuple(model_ids))
+    else:
+        result = replace(result, ok=True, models=tuple(model_ids))
+    address = redaction.redact(_audited_address(connection.base_url, connection.label), secrets)
+    await sync_to_async(audit.record_connection_test)(
+        user, connection.label, address, ok=result.ok
+    )
+    return result

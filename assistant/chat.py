@@ -39,7 +39,7 @@ from assistant.attachments import CheckedFile
 from assistant.heartbeat import interrupt_abandoned
 from assistant.models import Attachment, Conversation, Message
 from assistant.models import ToolCall as ToolCallRow
-from assistant.providers import get_adapter
+from assistant.providers import adapter_for
 from assistant.providers.base import AttachmentData, ChatMessage, ChatRequest, ToolSpec
 from assistant.providers.events import (
     Event,
@@ -505,7 +505,7 @@ class _Step:
 async def _stream_step(
     turn: Turn, message: Message, request: ChatRequest, step: _Step
 ) -> AsyncIterator[TurnEvent]:
-    adapter = get_adapter(turn.current.connections[turn.model.provider_key])
+    adapter = adapter_for(turn.current, turn.model.provider_key)
     pump = _EventPump(adapter.stream(request))
     watch = stream_watch()
     watch.watch(message.pk, pump.interrupt)

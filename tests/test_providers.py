@@ -201,14 +201,15 @@ async def test_server_error_before_first_token_is_retried(provider, status):
     assert len(provider.generation_requests) == 2
 
 
-async def test_dropped_stream_gives_partial_text_then_connection_error_without_retry(provider):
+async def test_dropped_stream_gives_partial_text_then_cut_off_error_without_retry(provider):
     provider.fake.script(Reply(text="Partial answer that never ends", chunk_size=4, drop_after=3))
 
     events = await provider.run()
 
     assert text_of(events) == "Partial answer that never ends"[:12]
     error = only_error(events)
-    assert error.kind == "connection"
+    assert error.kind == "interrupted"
+    assert error.message == f"The connection to {provider.label} was cut off mid-answer; try again."
     assert not of_type(events, Finish)
     assert len(provider.generation_requests) == 1
 
@@ -420,5 +421,5 @@ async def test_unreadable_stream_is_an_unavailable_error(provider):
     events = await provider.run()
 
     error = only_error(events)
-    assert error.kind in ("unavailable", "connection")
+    assert error.kind in ("unavailable", "interrupted")
     assert len(provider.generation_requests) == 1

@@ -7,34 +7,30 @@ import time
 
 import pytest
 
-from assistant.providers.errors import (
-    kind_for_status,
-    provider_error,
-    retry_after_seconds,
-    scrub,
-)
+from assistant.providers.errors import kind_for_status, provider_error, retry_after_seconds
+from assistant.providers.redaction import redact
 
 
-def test_scrub_removes_the_key_wherever_it_appears():
+def test_redact_removes_the_key_wherever_it_appears():
     text = "Incorrect API key provided: sk-proj-abc123XYZ789. You passed sk-proj-abc123XYZ789."
 
-    assert "abc123XYZ789" not in scrub(text, ["sk-" "proj-abc123XYZ789"])
+    assert "abc123XYZ789" not in redact(text, ["sk-" "proj-abc123XYZ789"])
 
 
-def test_scrub_removes_key_query_parameters_and_bearer_tokens():
+def test_redact_removes_key_query_parameters_and_bearer_tokens():
     text = (
         "POST https://generativelanguage.googleapis.com/v1beta/models/x?alt=sse&key=AIzaNotOurs1 "
         "failed; header Authorization: Bearer tok-9f8e7d6c5b"
     )
 
-    cleaned = scrub(text)
+    cleaned = redact(text)
 
     assert "AIzaNotOurs1" not in cleaned and "tok-9f8e7d6c5b" not in cleaned
     assert "alt=sse" in cleaned
 
 
-def test_scrub_removes_key_shaped_strings_that_are_not_ours():
-    cleaned = scrub("old key sk-ant-" "api03-AbCdEfGhIjKlMnOp and AIza" "SyA1234567890abcdefghijklmnop")
+def test_redact_removes_key_shaped_strings_that_are_not_ours():
+    cleaned = redact("old key sk-ant-" "api03-AbCdEfGhIjKlMnOp and AIza" "SyA1234567890abcdefghijklmnop")
 
     assert "AbCdEfGhIjKlMnOp" not in cleaned and "AIzaSyA1234567890" not in cleaned
 

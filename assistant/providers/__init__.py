@@ -13,11 +13,12 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from ai_settings.current import ProviderConnection
+from ai_settings.current import CurrentSettings, ProviderConnection
+from assistant.providers import redaction
 from assistant.providers.base import ProviderAdapter, ProviderFailure
 from assistant.providers.clients import Timeouts
 
-__all__ = ["ProviderAdapter", "ProviderFailure", "get_adapter", "list_models"]
+__all__ = ["ProviderAdapter", "ProviderFailure", "adapter_for", "get_adapter", "list_models"]
 
 _MAX_ADAPTERS = 64
 _adapters: OrderedDict[tuple[Any, ...], ProviderAdapter] = OrderedDict()
@@ -37,8 +38,6 @@ def _cache_key(connection: ProviderConnection, timeouts: Timeouts) -> tuple[Any,
 
 
 def _build(connection: ProviderConnection, timeouts: Timeouts) -> ProviderAdapter:
-    from assistant.providers import redaction
-
     redaction.remember(connection)  # whatever its SDK logs, the secrets are scrubbed
     if connection.kind == "openai":
         from assistant.providers.openai_responses import ResponsesAdapter
@@ -72,6 +71,13 @@ def get_adapter(connection: ProviderConnection) -> ProviderAdapter:
         while len(_adapters) > _MAX_ADAPTERS:
             _adapters.popitem(last=False)
         return adapter
+
+
+def adapter_for(current: CurrentSettings, provider_key: str) -> ProviderAdapter:
+    """The adapter of one provider of the settings in force. Every key and header value of
+    those settings is redacted from what any provider says (and from the logs) from now on."""
+    redaction.remember_settings(current)
+    return get_adapter(current.connections[provider_key])
 
 
 async def list_models(connection: ProviderConnection) -> list[str]:

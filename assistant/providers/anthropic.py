@@ -30,12 +30,13 @@ from assistant.providers.clients import (
 )
 from assistant.providers.errors import (
     UNREADABLE,
-    unreadable,
+    cut_off,
     error_detail,
     kind_for_status,
     provider_error,
     retry_after_seconds,
     transport_detail,
+    unreadable,
 )
 from assistant.providers.events import (
     ErrorKind,
@@ -48,6 +49,7 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.openai import parse_arguments
+from assistant.providers.redaction import secrets_of
 from assistant.providers.options import provider_options
 
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -136,7 +138,7 @@ def anthropic_messages(request: ChatRequest) -> list[dict[str, Any]]:
 
 
 def map_error(exc: Exception, connection: ProviderConnection) -> ProviderError:
-    secrets = (connection.api_key, *connection.headers.values())
+    secrets = secrets_of(connection)
     label = connection.label
     if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException, TimeoutError)):
         return provider_error("timeout", label, secrets=secrets)
@@ -224,8 +226,10 @@ class AnthropicAdapter:
             "stream": True,
         }
         turn = _Turn()
+        started = False  # the server answered: a lost connection now cuts the answer
         try:
             stream = await self.client.messages.create(**params, extra_body=body)
+            started = True
             async with stream:
                 async for event in stream:
                     for normalized in turn.feed(event):
@@ -233,14 +237,13 @@ class AnthropicAdapter:
                     if turn.ended:
                         return
         except (anthropic.AnthropicError, httpx2.TransportError) as exc:
-            yield map_error(exc, self.connection)
+            error = map_error(exc, self.connection)
+            yield cut_off(error, self.connection.label) if started else error
             return
         except UNREADABLE as exc:
             yield unreadable(self.connection.label, exc)
             return
-        yield provider_error(
-            "connection", self.connection.label, "the stream ended before the answer did"
-        )
+        yield provider_error("interrupted", self.connection.label)
 
 
 def _input_tokens(usage: Any) -> int:

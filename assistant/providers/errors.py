@@ -1,4 +1,5 @@
-"""Turning provider faults into readable ProviderErrors that never hold a secret."""
+"""Turning provider faults into readable ProviderErrors that never hold a secret: one table of
+wordings, read by the chat (assistant.errors) and by Test connection."""
 
 from __future__ import annotations
 
@@ -7,35 +8,78 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from assistant.providers.events import ErrorKind, ProviderError
+from assistant.providers.redaction import redact
 
 import pydantic
 
-REDACTED = "[redacted]"
 # What SDKs raise when a server answers with something that is not the documented format.
 UNREADABLE = (json.JSONDecodeError, pydantic.ValidationError)
 _MAX_DETAIL = 300
-# Secrets that can reach an SDK's text even when they are not our key: query-string keys,
-# bearer tokens and the common key shapes of the three providers.
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)([?&](?:key|api_key|api-key)=)[^&\s'\"]+"),
-    re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
-    re.compile(r"(?i)((?:x-api-key|x-goog-api-key|api-key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
-    re.compile(r"()\b(?:sk|sk-ant|sk-proj)-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"()\bAIza[0-9A-Za-z_\-]{20,}"),
+# How each provider says the conversation does not fit the model's context window: OpenAI's
+# code and message (also vLLM's), LiteLLM's exception name, Anthropic's two messages, Gemini's.
+_CONTEXT_OVERFLOW = re.compile(
+    r"context_length_exceeded|maximum context length|ContextWindowExceededError"
+    r"|prompt is too long|exceed context limit"
+    r"|input token count.{0,40}exceeds the maximum number of tokens",
+    re.I | re.S,
 )
 
 
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` without any of `secrets` or anything shaped like a key."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    return text
+@dataclass(frozen=True)
+class Wording:
+    """How one kind of provider error reads.
+
+    summary: what Test connection and the logs say; the provider's own (redacted) words
+      follow it when `detail` is true. chat: what the person chatting reads, with {label}
+      and {model}; "" means the summary and detail as they are.
+    """
+
+    summary: str
+    chat: str = ""
+    detail: bool = True
+
+
+CONTEXT_ADVICE = "Start a new conversation, or pick a model with a larger context window."
+
+WORDINGS: dict[ErrorKind, Wording] = {
+    "auth": Wording(
+        "{label} rejected the API key or its permissions",
+        "{label} rejected the API key — an administrator can update it in Settings → AI.",
+    ),
+    "rate_limit": Wording(
+        "{label} rate limit reached", "Rate limited by {label}; try again in a moment."
+    ),
+    "bad_request": Wording("{label} rejected the request"),
+    "context_length": Wording(
+        f"The conversation is too long for this model's context window. {CONTEXT_ADVICE}",
+        detail=False,
+    ),
+    "not_found": Wording(
+        "{label} does not know this model or endpoint",
+        "{label} does not offer the model “{model}” — an administrator can check the "
+        "allowed models in Settings → AI.",
+    ),
+    "unavailable": Wording(
+        "{label} is unavailable right now",
+        "{label} is unavailable right now; try again in a moment.",
+    ),
+    "timeout": Wording("{label} did not answer in time", "The model stopped responding."),
+    "connection": Wording(
+        "Could not reach {label}", "Could not reach {label}; check the connection and try again."
+    ),
+    "interrupted": Wording(
+        "The connection to {label} was cut off mid-answer; try again", detail=False
+    ),
+    "incompatible": Wording(
+        "The server at this Base URL answered, but this does not look like an "
+        "OpenAI-compatible API. Check the Base URL (it usually ends in /v1)",
+        detail=False,
+    ),
+}
 
 
 def kind_for_status(status: int) -> ErrorKind:
@@ -74,17 +118,6 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
-_SUMMARIES: dict[ErrorKind, str] = {
-    "auth": "{label} rejected the API key or its permissions",
-    "rate_limit": "{label} rate limit reached",
-    "bad_request": "{label} rejected the request",
-    "not_found": "{label} does not know this model or endpoint",
-    "unavailable": "{label} is unavailable right now",
-    "timeout": "{label} did not answer in time",
-    "connection": "The connection to {label} failed",
-}
-
-
 def provider_error(
     kind: ErrorKind,
     label: str,
@@ -93,25 +126,37 @@ def provider_error(
     secrets: Iterable[str] = (),
     retry_after: float | None = None,
     status_code: int | None = None,
+    code: str = "",
 ) -> ProviderError:
-    message = _SUMMARIES[kind].format(label=label)
-    if status_code is not None:
-        message += f" (HTTP {status_code})"
-    detail = " ".join(scrub(detail, secrets).split())
-    if len(detail) > _MAX_DETAIL:
-        detail = detail[: _MAX_DETAIL - 1] + "…"
-    if detail:
-        message += f": {detail}"
+    """The ProviderError for a fault, worded from WORDINGS. `detail` is the provider's own
+    text and `code` its error code; every secret is redacted from them."""
+    if kind in ("bad_request", "unavailable") and _CONTEXT_OVERFLOW.search(f"{code} {detail}"):
+        kind = "context_length"
+    wording = WORDINGS[kind]
+    message = wording.summary.format(label=label)
+    if wording.detail:
+        if status_code is not None:
+            message += f" (HTTP {status_code})"
+        detail = " ".join(redact(detail, secrets).split())
+        if len(detail) > _MAX_DETAIL:
+            detail = detail[: _MAX_DETAIL - 1] + "…"
+        if detail:
+            message += f": {detail}"
     if not message.endswith((".", "!", "?", "…")):
         message += "."
     if kind == "rate_limit" and retry_after is not None:
         message += f" Try again in {max(1, round(retry_after))} s."
     return ProviderError(
         kind=kind,
-        message=scrub(message, secrets),
+        message=redact(message, secrets),
         retry_after=retry_after,
         status_code=status_code,
     )
+
+
+def cut_off(error: ProviderError, label: str) -> ProviderError:
+    """`error` as it reads once the answer had begun: a lost connection cut it mid-answer."""
+    return provider_error("interrupted", label) if error.kind == "connection" else error
 
 
 def error_detail(body: Any) -> str:
@@ -138,7 +183,7 @@ def transport_detail(exc: BaseException) -> str:
 
     cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
     if isinstance(cause, (httpx2.RemoteProtocolError, httpx2.ReadError)):
-        return "the connection was cut off before the answer was complete"
+        return "the server closed the connection"
     if isinstance(cause, httpx2.ConnectError):
         return "could not connect to the server"
     return str(cause or "") if cause is not None else ""

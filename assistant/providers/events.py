@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 ErrorKind = Literal[
-    "auth", "rate_limit", "bad_request", "not_found", "unavailable", "timeout", "connection"
+    "auth",
+    "rate_limit",
+    "bad_request",
+    "context_length",  # the conversation does not fit the model's context window
+    "not_found",
+    "unavailable",
+    "timeout",
+    "connection",  # could not reach the server
+    "interrupted",  # the connection was lost once the answer had begun
+    "incompatible",  # what answered does not speak the provider's API
 ]
 
 

@@ -37,12 +37,13 @@ from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
 from assistant.providers.clients import LIST_MODELS_TIMEOUT, MAX_RETRIES, PerLoop, Timeouts
 from assistant.providers.errors import (
     UNREADABLE,
-    unreadable,
+    cut_off,
     error_detail,
     kind_for_status,
     provider_error,
     retry_after_seconds,
     transport_detail,
+    unreadable,
 )
 from assistant.providers.events import (
     Event,
@@ -54,6 +55,7 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.options import provider_options
+from assistant.providers.redaction import secrets_of
 
 GOOGLE_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 SIGNATURE_KEY = "gemini_thought_signature"
@@ -165,7 +167,7 @@ def _retry_after(exc: genai_errors.APIError) -> float | None:
 
 
 def map_error(exc: BaseException, connection: ProviderConnection) -> ProviderError:
-    secrets = (connection.api_key, *connection.headers.values())
+    secrets = secrets_of(connection)
     label = connection.label
     if isinstance(exc, (httpx2.TimeoutException, asyncio.TimeoutError)):
         return provider_error("timeout", label, secrets=secrets)
@@ -290,6 +292,7 @@ class GoogleAdapter:
         usage: Usage | None = None
         finish: str | None = None
         calls_made = 0
+        started = False
         task = asyncio.current_task()
         if task is not None:
             self._open[task] = []
@@ -298,6 +301,7 @@ class GoogleAdapter:
                 model=request.model.model_id, contents=gemini_contents(request), config=config
             )
             async for chunk in stream:
+                started = True  # the server answered: a lost connection now cuts the answer
                 meta = chunk.usage_metadata
                 if meta is not None:  # cumulative; the last one counts
                     thoughts = meta.thoughts_token_count or 0
@@ -334,7 +338,8 @@ class GoogleAdapter:
                         finish = _FINISH.get(reason, reason.lower())
         except (genai_errors.APIError, httpx2.TransportError) as exc:
             await self._close_responses(task)
-            yield map_error(exc, self.connection)
+            error = map_error(exc, self.connection)
+            yield cut_off(error, label) if started else error
             return
         except (*UNREADABLE, genai_errors.UnknownApiResponseError, binascii.Error) as exc:
             await self._close_responses(task)
@@ -343,7 +348,7 @@ class GoogleAdapter:
         finally:
             await self._close_responses(task)
         if finish is None:
-            yield provider_error("connection", label, "the stream ended before the answer did")
+            yield provider_error("interrupted", label)
             return
         if usage is not None:
             yield usage

@@ -41,12 +41,13 @@ from assistant.providers.clients import (
 )
 from assistant.providers.errors import (
     UNREADABLE,
-    unreadable,
+    cut_off,
     error_detail,
     kind_for_status,
     provider_error,
     retry_after_seconds,
     transport_detail,
+    unreadable,
 )
 from assistant.providers.events import (
     Event,
@@ -58,6 +59,7 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.options import provider_options
+from assistant.providers.redaction import secrets_of
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"
@@ -113,9 +115,16 @@ def make_client(connection: ProviderConnection, timeouts: Timeouts) -> openai.As
     )
 
 
+def _error_code(body: object) -> str:
+    """The `code` of an OpenAI error body ({"error": {"code": …}}, or the inner object)."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return str(code or "")
+
+
 def map_error(exc: openai.OpenAIError, connection: ProviderConnection) -> ProviderError:
-    """One SDK exception as a ProviderError (the key scrubbed from any text)."""
-    secrets = (connection.api_key, *connection.headers.values())
+    """One SDK exception as a ProviderError (every secret redacted from any text)."""
+    secrets = secrets_of(connection)
     label = connection.label
     if isinstance(exc, openai.APITimeoutError):
         return provider_error("timeout", label, secrets=secrets)
@@ -131,24 +140,58 @@ def map_error(exc: openai.OpenAIError, connection: ProviderConnection) -> Provid
             secrets=secrets,
             retry_after=retry_after_seconds(exc.response.headers) if status == 429 else None,
             status_code=status,
+            code=_error_code(exc.body),
         )
     if isinstance(exc, openai.APIError):  # an error event inside a stream
         body = exc.body if isinstance(exc.body, dict) else {}
         marker = f"{body.get('type', '')} {body.get('code', '')}"
         kind = "rate_limit" if "rate_limit" in marker else "unavailable"
-        return provider_error(kind, label, exc.message, secrets=secrets)
+        return provider_error(kind, label, exc.message, secrets=secrets, code=marker)
     return provider_error("unavailable", label, str(exc), secrets=secrets)
 
 
+def _model_ids(response: httpx2.Response) -> list[str] | None:
+    """The ids of a `GET /models` answer, or None when it is not the OpenAI list shape."""
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    ids = [item.get("id") for item in data if isinstance(item, dict)]
+    if len(ids) != len(data) or not all(isinstance(i, str) for i in ids):
+        return None
+    return ids
+
+
+def _speaks_openai(exc: openai.APIStatusError) -> bool:
+    """Whether an error answer to `GET /models` came from an OpenAI-compatible API: a JSON
+    error, not a web page, and not a 404 (no models endpoint at this Base URL)."""
+    return exc.status_code != 404 and "json" in exc.response.headers.get("content-type", "")
+
+
 async def list_model_ids(client: openai.AsyncOpenAI, connection: ProviderConnection) -> list[str]:
+    """The models a server lists; anything that is not an OpenAI-compatible answer is told as
+    such, without a word of what answered."""
     quick = client.with_options(timeout=LIST_MODELS_TIMEOUT, max_retries=0)
     try:
         async with asyncio.timeout(LIST_MODELS_TIMEOUT):
-            return sorted([model.id async for model in quick.models.list()])
+            response = await quick.get("/models", cast_to=httpx2.Response)
+    except openai.APIStatusError as exc:
+        if not _speaks_openai(exc):
+            raise ProviderFailure(provider_error("incompatible", connection.label)) from None
+        raise ProviderFailure(map_error(exc, connection)) from None
     except openai.OpenAIError as exc:
         raise ProviderFailure(map_error(exc, connection)) from None
     except TimeoutError:
         raise ProviderFailure(provider_error("timeout", connection.label)) from None
+    ids = _model_ids(response)
+    if ids is None:
+        raise ProviderFailure(provider_error("incompatible", connection.label))
+    return sorted(ids)
 
 
 def _user_content(message: ChatMessage) -> str | list[dict[str, Any]]:
@@ -272,6 +315,7 @@ class ChatCompletionsAdapter(OpenAIClientAdapter):
         params = {"model": body.pop("model"), "messages": body.pop("messages"), "stream": True}
         calls: dict[int, dict[str, str]] = {}
         finish: str | None = None
+        started = False  # the server answered: a lost connection now cuts the answer
         try:
             # The SDK sends the request (auth, headers, retries before the first byte, HTTP
             # errors); the body is read by _chunks, each chunk a plain dict from json.loads:
@@ -280,6 +324,7 @@ class ChatCompletionsAdapter(OpenAIClientAdapter):
             raw = await self.client.chat.completions.with_raw_response.create(
                 **params, extra_body=body
             )
+            started = True
             async with aclosing(_chunks(raw.http_response)) as chunks:
                 async for chunk in chunks:
                     if not isinstance(chunk, dict):
@@ -332,14 +377,13 @@ class ChatCompletionsAdapter(OpenAIClientAdapter):
                                 )
                             calls.clear()
         except openai.OpenAIError as exc:
-            yield map_error(exc, self.connection)
+            error = map_error(exc, self.connection)
+            yield cut_off(error, self.connection.label) if started else error
             return
         except UNREADABLE as exc:
             yield unreadable(self.connection.label, exc)
             return
         if finish is None:
-            yield provider_error(
-                "connection", self.connection.label, "the stream ended before the answer did"
-            )
+            yield provider_error("interrupted", self.connection.label)
             return
         yield Finish(finish)

@@ -16,7 +16,7 @@ import openai
 
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest
-from assistant.providers.errors import UNREADABLE, provider_error, unreadable
+from assistant.providers.errors import UNREADABLE, cut_off, provider_error, unreadable
 from assistant.providers.events import (
     ErrorKind,
     Event,
@@ -29,6 +29,7 @@ from assistant.providers.events import (
 )
 from assistant.providers.openai import OpenAIClientAdapter, map_error, parse_arguments
 from assistant.providers.options import provider_options
+from assistant.providers.redaction import secrets_of
 
 REASONING_KEY = "openai_reasoning"
 _PROTECTED = ("background",)  # a background response would not stream here
@@ -142,8 +143,10 @@ class ResponsesAdapter(OpenAIClientAdapter):
         body = self.build_params(request)
         params = {"model": body.pop("model"), "input": body.pop("input"), "stream": True}
         turn = _Turn(self)
+        started = False  # the server answered: a lost connection now cuts the answer
         try:
             stream = await self.client.responses.create(**params, extra_body=body)
+            started = True
             async with stream:
                 async for event in stream:
                     for normalized in turn.feed(event):
@@ -151,21 +154,21 @@ class ResponsesAdapter(OpenAIClientAdapter):
                     if turn.ended:
                         return
         except openai.OpenAIError as exc:
-            yield map_error(exc, self.connection)
+            error = map_error(exc, self.connection)
+            yield cut_off(error, self.connection.label) if started else error
             return
         except UNREADABLE as exc:
             yield unreadable(self.connection.label, exc)
             return
-        yield provider_error(
-            "connection", self.connection.label, "the stream ended before the answer did"
-        )
+        yield provider_error("interrupted", self.connection.label)
 
     def _stream_failure(self, code: str | None, message: str) -> ProviderError:
         return provider_error(
             _failure_kind(code),
             self.connection.label,
             message,
-            secrets=(self.connection.api_key,),
+            secrets=secrets_of(self.connection),
+            code=code or "",
         )
 
 

@@ -28,12 +28,10 @@ def _warm_up() -> None:
 
 _warm_up()
 
-MCP_PATHS = frozenset({"/mcp", "/mcp/"})
-
-
 class Dispatcher:
-    """/mcp to the MCP app, everything else to Django; answers ASGI lifespan itself (Django
-    does not speak it) and stops the MCP session manager on shutdown."""
+    """/mcp and every path under it to the MCP app (which answers JSON, never Django's HTML
+    pages), everything else to Django; answers ASGI lifespan itself (Django does not speak it)
+    and stops the MCP session manager on shutdown."""
 
     def __init__(self, django_app, mcp_app: McpApp) -> None:
         self.django_app = django_app
@@ -42,7 +40,7 @@ class Dispatcher:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif scope["type"] == "http" and scope["path"] in MCP_PATHS:
+        elif scope["type"] == "http" and _is_mcp(scope["path"]):
             await self.mcp_app(scope, receive, send)
         else:
             await self.django_app(scope, receive, send)
@@ -56,6 +54,10 @@ class Dispatcher:
                 await self.mcp_app.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _is_mcp(path: str) -> bool:
+    return path == "/mcp" or path.startswith("/mcp/")
 
 
 mcp_application = McpApp()

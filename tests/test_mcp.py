@@ -1,5 +1,6 @@
 """The MCP server at /mcp, driven by the official `mcp` client over real HTTP (uvicorn serving
-config.asgi): tokens, the on/off switches, prompts and tools."""
+config.asgi): tokens, the on/off switches, prompts and tools, and the transport's rules (Origin
+checked, every error a JSON-RPC error)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx2
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission
+from django.db import connection
 from django.utils import timezone
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -325,3 +327,116 @@ def test_get_is_405_as_the_stateless_server_pushes_nothing(asgi_server, mcp_on, 
     )
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
+
+
+# -- transport rules: Origin, and JSON errors only ---------------------------------------------
+
+
+def test_a_request_from_another_sites_origin_is_refused_and_changes_nothing(
+    asgi_server, mcp_on, token
+):
+    headers = {"Authorization": f"Bearer {token}", "Origin": "https://evil.example"}
+    response = post_initialize(asgi_server, headers)
+    assert response.status_code == 403
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] is None
+    assert body["error"]["code"] == -32000
+    assert "Origin" in body["error"]["message"]
+    assert ApiToken.objects.get().last_used_at is None  # refused before the token was used
+
+
+def test_a_request_from_this_sites_own_origin_is_served(asgi_server, mcp_on, token):
+    headers = {"Authorization": f"Bearer {token}", "Origin": asgi_server.url}
+    assert post_initialize(asgi_server, headers).status_code == 200
+
+
+def test_an_origin_of_another_scheme_or_port_is_refused(asgi_server, mcp_on, token):
+    for origin in (asgi_server.url.replace("http:", "https:"), "http://127.0.0.1:1"):
+        headers = {"Authorization": f"Bearer {token}", "Origin": origin}
+        assert post_initialize(asgi_server, headers).status_code == 403, origin
+
+
+def test_origins_in_csrf_trusted_origins_are_served(asgi_server, mcp_on, token, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com", "https://*.tools.example"]
+    served = ["https://app.example.com", "https://chat.tools.example", "https://tools.example"]
+    refused = ["http://app.example.com", "http://chat.tools.example", "https://eviltools.example"]
+    for origin in served + refused:
+        headers = {"Authorization": f"Bearer {token}", "Origin": origin}
+        status = post_initialize(asgi_server, headers).status_code
+        assert status == (200 if origin in served else 403), origin
+
+
+def assert_json_rpc_error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json"), response.text
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] is None
+    assert isinstance(body["error"]["code"], int) and body["error"]["message"]
+    return body["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "content", "status"),
+    [
+        ("GET", "/mcp/x", {}, "", 404),
+        ("POST", "/mcp/tools/list", {}, "{}", 404),
+        ("PUT", "/mcp", {}, "{}", 405),
+        ("DELETE", "/mcp", {}, "", 405),
+        ("POST", "/mcp", {"Accept": "text/html"}, json.dumps(INITIALIZE), 406),
+        # The SDK's newer protocol path answers 406 with an empty body.
+        (
+            "POST", "/mcp", {"Accept": "text/html", "MCP-Protocol-Version": "2026-07-28"},
+            json.dumps(INITIALIZE), 406,
+        ),
+        ("POST", "/mcp", {"Content-Type": "text/plain"}, json.dumps(INITIALIZE), 400),  # SDK: text
+        ("POST", "/mcp", {}, "{not json", 400),
+        ("POST", "/mcp", {}, "[" + "1," * 2_200_000 + "1]", 413),  # SDK: text
+    ],
+)  # fmt: skip
+def test_every_error_on_mcp_is_a_json_rpc_error_even_in_debug(
+    asgi_server, mcp_on, token, settings, method, path, headers, content, status
+):
+    settings.DEBUG = True
+    response = httpx.request(
+        method,
+        f"{asgi_server.url}{path}",
+        headers={**MCP_HEADERS, "Authorization": f"Bearer {token}", **headers},
+        content=content,
+        timeout=20,
+    )
+    assert_json_rpc_error(response, status)
+    assert "<html" not in response.text.lower()
+
+
+def test_an_unknown_path_under_mcp_is_a_json_404_without_a_token(asgi_server, mcp_on, settings):
+    settings.DEBUG = True
+    response = httpx.get(f"{asgi_server.url}/mcp/no-such-thing", timeout=20)
+    assert_json_rpc_error(response, 404)
+
+
+def test_missing_token_is_a_json_rpc_error(asgi_server, mcp_on):
+    error = assert_json_rpc_error(post_initialize(asgi_server), 401)
+    assert error["code"] == -32001
+
+
+def test_the_endpoint_answers_with_a_trailing_slash_too(asgi_server, mcp_on, token):
+    response = httpx.post(
+        f"{asgi_server.url}/mcp/",
+        json=INITIALIZE,
+        headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"},
+        timeout=20,
+    )
+    assert response.status_code == 200
+    assert response.json()["result"]["serverInfo"]["name"] == "django-ai-assistant"
+
+
+def test_a_server_failure_is_a_json_500(asgi_server, mcp_on, token):
+    with connection.cursor() as cursor:  # the token table is gone: a real failure
+        cursor.execute("ALTER TABLE prompts_apitoken RENAME TO prompts_apitoken_gone")
+    try:
+        response = post_initialize(asgi_server, {"Authorization": f"Bearer {token}"})
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE prompts_apitoken_gone RENAME TO prompts_apitoken")
+    error = assert_json_rpc_error(response, 500)
+    assert error == {"code": -32603, "message": "Internal server error."}

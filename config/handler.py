@@ -24,10 +24,10 @@ from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
-# Each stock middleware of settings.MIDDLEWARE that has an event-loop version: the handler
-# loads that version in its place (config/middleware.py). Settings keep the stock paths, so
-# Django's own checks (security.W001-W021) see them, and Django's stock handlers (WSGI, the
-# test client, plain get_asgi_application) run the stock classes.
+# Each stock middleware that has an event-loop version (config/middleware.py): the handler
+# loads that version in its place. MIDDLEWARE keeps the stock paths, so Django's own checks
+# (check --deploy) see them, and Django's stock handlers (WSGI, the test client, its own
+# get_asgi_application) run the stock classes.
 LOOP_MIDDLEWARE = {
     "django.middleware.security.SecurityMiddleware": "config.middleware.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware": "config.middleware.AsyncWhiteNoiseMiddleware",

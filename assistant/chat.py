@@ -14,6 +14,11 @@ config/handler.py). A step that asks for tools runs them and the loop
 goes on, at most MAX_STEPS provider calls per turn; a call that needs the user (approval, an
 answer) ends the stream with the turn paused, and `begin_resume` continues it in a new
 stream once the user decided.
+
+Budgets (assistant.usage): a turn is admitted with the estimate of its first request before
+it is stored, each further call is covered again before it is made (the turn ends with the
+budget's message when it cannot be), and every call writes one ledger row, with estimated
+tokens when the provider reported none.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ai_settings.catalog import AvailableModel
@@ -226,6 +232,27 @@ def _begin_turn_sync(
     return conversation, added, reply
 
 
+def _admit(
+    user: Any,
+    current: CurrentSettings,
+    model: AvailableModel,
+    loaded: tuple[list[ChatMessage], str],
+    tool_specs: Sequence[ToolSpec],
+) -> usage.Admission:
+    """Admit the turn (rate limit, budget), reserving the estimate of its first request: the
+    history trimmed as it will be sent, the system prompt and the tool specs, plus the model's
+    max output. Called inside the transaction that stored the turn's messages, after loading
+    them: usage.Refused rolls that transaction back, so a refused message leaves nothing."""
+    messages, system_prompt = loaded
+    trimmed = history.trim(messages, model=model, system_prompt=system_prompt, tools=tool_specs)
+    admission = usage.admit_sync(
+        user, current, model, estimated_input_tokens=trimmed.estimated_tokens
+    )
+    if not admission.admitted:
+        raise usage.Refused(admission)
+    return admission
+
+
 def start_turn(
     *,
     user: Any,
@@ -237,25 +264,36 @@ def start_turn(
     page_context: dict[str, Any] | None = None,
     extra_instructions: str = "",
     prompt_messages: Sequence[tuple[str, str]] = (),
-    admission: usage.Admission,
     tools: TurnTools = NO_TOOLS,
+    tool_specs: Sequence[ToolSpec] = (),
     started: float | None = None,
 ) -> Turn:
     """Store the user's message (with its files) and an empty assistant message (a new
-    conversation is created when none is given), and load the history the first provider
-    request needs. Synchronous: the send view runs it in its one trip to the database."""
-    conversation, added, reply = _begin_turn_sync(
-        user=user,
-        conversation=conversation,
-        model=model,
-        text=text,
-        files=files,
-        page_context=page_context,
-        extra_instructions=extra_instructions,
-        prompt_messages=prompt_messages,
-    )
+    conversation is created when none is given), load the history the first provider request
+    needs and admit the turn with that request's estimate; raises usage.Refused with nothing
+    stored. `tool_specs`: the specs `tools` will send. Synchronous: the send view runs it in
+    its one trip to the database."""
+    with transaction.atomic():
+        conversation, added, reply = _begin_turn_sync(
+            user=user,
+            conversation=conversation,
+            model=model,
+            text=text,
+            files=files,
+            page_context=page_context,
+            extra_instructions=extra_instructions,
+            prompt_messages=prompt_messages,
+        )
+        loaded = _history_sync(
+            user=user,
+            current=current,
+            conversation_id=conversation.pk,
+            before=added[0].pk,
+            new=added,
+        )
+        admission = _admit(user, current, model, loaded, tool_specs)
     reply.attachment_list, reply.tool_call_list = [], []
-    turn = Turn(
+    return Turn(
         user=user,
         current=current,
         conversation=conversation,
@@ -266,43 +304,43 @@ def start_turn(
         tools=tools,
         started=started if started is not None else time.monotonic(),
         added=added,
+        preloaded_history=loaded,
     )
-    turn.preloaded_history = _history_sync(turn, new=added)
-    return turn
 
 
-async def retry_turn(
+def retry_turn(
     *,
     user: Any,
     current: CurrentSettings,
     conversation: Conversation,
     failed: Message,
     model: AvailableModel,
-    admission: usage.Admission,
     tools: TurnTools = NO_TOOLS,
+    tool_specs: Sequence[ToolSpec] = (),
 ) -> Turn:
     """Answer the question of a failed (or stopped, or interrupted) last turn again: the old
-    answer is replaced by a new one."""
-
-    def _sync() -> tuple[Message | None, Message, list[int]]:
-        with transaction.atomic():
-            question = (
-                conversation.messages.filter(role=Message.Role.USER, pk__lt=failed.pk)
-                .order_by("-created_at", "-id")
-                .first()
-            )
-            answers = conversation.messages.filter(
-                role=Message.Role.ASSISTANT, pk__gt=question.pk if question else 0
-            )
-            removed = list(answers.values_list("pk", flat=True))
-            answers.delete()
-            conversation.model_key = model.key
-            conversation.save(update_fields=["model_key", "updated_at"])
-            reply = _new_reply(conversation, model)
-            reply.save()
-        return question, reply, removed
-
-    question, reply, removed = await sync_to_async(_sync)()
+    answer is replaced by a new one. Admitted like a new message, with the estimate of the
+    request it will send; raises usage.Refused with nothing changed."""
+    with transaction.atomic():
+        # A write first: on SQLite a transaction that reads first may not write later.
+        conversation.model_key = model.key
+        conversation.save(update_fields=["model_key", "updated_at"])
+        question = (
+            conversation.messages.filter(role=Message.Role.USER, pk__lt=failed.pk)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        answers = conversation.messages.filter(
+            role=Message.Role.ASSISTANT, pk__gt=question.pk if question else 0
+        )
+        removed = list(answers.values_list("pk", flat=True))
+        answers.delete()
+        reply = _new_reply(conversation, model)
+        reply.save()
+        loaded = _history_sync(
+            user=user, current=current, conversation_id=conversation.pk, before=reply.pk
+        )
+        admission = _admit(user, current, model, loaded, tool_specs)
     reply.attachment_list, reply.tool_call_list = [], []
     return Turn(
         user=user,
@@ -314,29 +352,41 @@ async def retry_turn(
         admission=admission,
         tools=tools,
         replaced_ids=removed,
+        preloaded_history=loaded,
     )
 
 
-async def begin_resume(
+def begin_resume(
     *,
     user: Any,
     current: CurrentSettings,
     paused: Message,
     model: AvailableModel,
-    admission: usage.Admission,
     tools: TurnTools,
+    tool_specs: Sequence[ToolSpec] = (),
 ) -> Turn | None:
     """Continue a turn paused for the user, once every waiting call is decided. None when
-    it is not waiting any more (resumed already, by another click or worker)."""
-    claimed = await Message.objects.filter(pk=paused.pk, status__in=WAITING).aupdate(
-        status=Message.Status.STREAMING, heartbeat_at=timezone.now()
-    )
-    if not claimed:
-        return None
+    it is not waiting any more (resumed already, by another click or worker). Admitted with
+    the estimate of the history as it stands (the calls' results come later, and run_turn
+    covers them before the call); raises usage.Refused with nothing changed."""
+    with transaction.atomic():
+        claimed = Message.objects.filter(pk=paused.pk, status__in=WAITING).update(
+            status=Message.Status.STREAMING, heartbeat_at=timezone.now()
+        )
+        if not claimed:
+            return None
+        reply = _new_reply(paused.conversation, model)
+        reply.save()
+        loaded = _history_sync(
+            user=user,
+            current=current,
+            conversation_id=paused.conversation_id,
+            before=reply.pk,
+            resumed_id=paused.pk,
+        )
+        admission = _admit(user, current, model, loaded, tool_specs)
     paused.status = Message.Status.STREAMING
     paused.attachment_list = []
-    reply = _new_reply(paused.conversation, model)
-    await reply.asave()
     reply.attachment_list, reply.tool_call_list = [], []
     return Turn(
         user=user,
@@ -358,21 +408,32 @@ async def begin_resume(
 HISTORY_LIMIT = 500
 
 
-def _history_sync(turn: Turn, new: Sequence[Message] = ()) -> tuple[list[ChatMessage], str]:
-    """The stored history before the turn's reply, and the turn's system prompt: one trip to
-    the ORM thread. `new`: the turn's messages just stored, attachments in hand; only what
-    came before them is read (nothing at all for a new conversation)."""
-    before = new[0].pk if new else turn.reply.pk
+def _history_sync(
+    *,
+    user: Any,
+    current: CurrentSettings,
+    conversation_id: int,
+    before: int,
+    new: Sequence[Message] = (),
+    resumed_id: int | None = None,
+) -> tuple[list[ChatMessage], str]:
+    """The stored history before message `before`, then `new`, and the turn's system prompt:
+    one trip to the ORM thread. `new`: the turn's messages just stored (`before` is the
+    first), attachments in hand; only what came before them is read. Answers still streaming
+    (another tab's) are left out, but not `resumed_id`, the paused message a resume claimed."""
+    in_flight = Q(status=Message.Status.STREAMING)
+    if resumed_id is not None:
+        in_flight &= ~Q(pk=resumed_id)
     recent = (
-        Message.objects.filter(conversation_id=turn.conversation.pk, pk__lt=before)
-        .exclude(status=Message.Status.STREAMING)
+        Message.objects.filter(conversation_id=conversation_id, pk__lt=before)
+        .exclude(in_flight)
         .order_by("-created_at", "-id")[:HISTORY_LIMIT]
     )
     rows = list(reversed(recent.prefetch_related("tool_calls")))
     files: dict[int, list[AttachmentData]] = {}
     if rows:
         for row in Attachment.objects.filter(
-            message__conversation_id=turn.conversation.pk, message_id__gte=rows[0].pk,
+            message__conversation_id=conversation_id, message_id__gte=rows[0].pk,
             message_id__lt=before,
         ):  # fmt: skip
             files.setdefault(row.message_id, []).append(
@@ -385,15 +446,15 @@ def _history_sync(turn: Turn, new: Sequence[Message] = ()) -> tuple[list[ChatMes
         ]
     rows += new
     question = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
-    return history.to_chat_messages(rows, files), _system_prompt(turn, question)
+    return history.to_chat_messages(rows, files), _system_prompt(user, current, question)
 
 
-def _system_prompt(turn: Turn, question: Message | None) -> str:
+def _system_prompt(user: Any, current: CurrentSettings, question: Message | None) -> str:
     """The custom or default prompt with the date, the user's name, the page and a chosen
     prompt's extra instructions (assistant.system_prompt)."""
     return build_system_prompt(
-        current=turn.current,
-        user=turn.user,
+        current=current,
+        user=user,
         page_context=question.page_context if question else None,
         extra_instructions=question.extra_instructions if question else "",
     )
@@ -402,7 +463,12 @@ def _system_prompt(turn: Turn, question: Message | None) -> str:
 async def build_request(turn: Turn) -> tuple[ChatRequest, bool]:
     """The provider request for the turn's next step, and whether history was trimmed."""
     preloaded, turn.preloaded_history = turn.preloaded_history, None
-    messages, system_prompt = preloaded or await sync_to_async(_history_sync)(turn)
+    messages, system_prompt = preloaded or await sync_to_async(_history_sync)(
+        user=turn.user,
+        current=turn.current,
+        conversation_id=turn.conversation.pk,
+        before=turn.reply.pk,
+    )
     specs = await turn.tools.specs()
     trimmed = history.trim(messages, model=turn.model, system_prompt=system_prompt, tools=specs)
     request = ChatRequest(
@@ -496,10 +562,24 @@ class _Step:
     stopped: bool = False
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
+    # The estimated input tokens of the request sent; None while no call was made.
+    input_tokens: int | None = None
+    received: bool = False  # the provider sent something other than an error
+    recorded: bool = False  # the call's ledger row is written
 
     def mark_first_token(self) -> None:
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
+
+    @property
+    def refused(self) -> bool:
+        """The provider answered the call with an HTTP error before anything else, or could
+        not be reached: it generated nothing, and providers bill nothing for that."""
+        return (
+            self.error is not None
+            and not self.received
+            and (self.error.status_code is not None or self.error.kind == "connection")
+        )
 
 
 async def _stream_step(
@@ -522,6 +602,10 @@ async def _stream_step(
                 logger.error("Provider adapter failed", exc_info=item.error)
                 step.failure_kind = errors.INTERNAL
                 return
+            if isinstance(item, ProviderError):
+                step.error = item
+                return
+            step.received = True
             if isinstance(item, TextDelta):
                 text = item.text + pump.more_text(TextDelta)
                 if text:
@@ -541,9 +625,6 @@ async def _stream_step(
                 step.usage = item
             elif isinstance(item, Finish):
                 step.finish = item.reason
-            elif isinstance(item, ProviderError):
-                step.error = item
-                return
             now = time.monotonic()
             if now - last_save >= PROGRESS_SAVE_SECONDS:
                 watch.save_progress(message.pk, "".join(step.text), "".join(step.reasoning))
@@ -620,32 +701,54 @@ def _outcome(message: Message) -> str:
     return usage.OK
 
 
+def _call_usage(step: _Step) -> tuple[Usage | None, bool]:
+    """What the step's provider call used, and whether it is an estimate: the provider's own
+    figures when it reported them, else an estimate from the characters sent and received (no
+    usage streamed, stopped, dropped, failed mid-answer, our own fault), so that every call
+    counts toward budgets and costs. None when the provider refused the call (step.refused)."""
+    if step.usage is not None:
+        return step.usage, False
+    if step.refused or step.input_tokens is None:
+        return None, False
+    reasoning = "".join(step.reasoning)
+    output = history.estimate_output("".join(step.text), reasoning, step.calls)
+    return Usage(step.input_tokens, output, history.estimate_text(reasoning)), True
+
+
 def _persist_sync(
-    message_id: int, fields: dict[str, Any], conversation_id: int, ledger: dict[str, Any]
+    message_id: int, fields: dict[str, Any], conversation_id: int, ledger: dict[str, Any] | None
 ) -> None:
     try:
         with transaction.atomic():
             # Named fields only: never overwrites stop_requested set by another worker.
             Message.objects.filter(pk=message_id).update(**fields)
             Conversation.objects.filter(pk=conversation_id).update(updated_at=timezone.now())
-        usage.record_usage(**ledger)  # the usage ledger (issue 8): one row per provider call
+        if ledger is not None:
+            usage.record_usage(**ledger)  # the usage ledger: one row per provider call
     finally:
         close_old_connections()  # a pool thread: honour CONN_MAX_AGE like a request would
 
 
 async def _persist(turn: Turn, message: Message, step: _Step) -> bool:
-    """Store the step's message, bump the conversation and write the ledger row. When the
-    database does not answer within PERSIST_TIMEOUT the user is told the answer could not be
-    saved (and the stream ends) rather than waiting on a dead connection. Runs in a pool
-    thread, so a hung attempt never blocks the request's own database work."""
-    ledger = {
-        "user": turn.user,
-        "model": turn.model,
-        "usage": step.usage,
-        "duration_ms": _ms(time.monotonic() - step.started),
-        "outcome": _outcome(message),
-        "conversation": turn.conversation,
-    }
+    """Store the step's message, bump the conversation and write the ledger row of the step's
+    provider call: once (a failure after the step was saved stores the message again, not the
+    call), and none when no call was made. When the database does not answer within
+    PERSIST_TIMEOUT the user is told the answer could not be saved (and the stream ends)
+    rather than waiting on a dead connection. Runs in a pool thread, so a hung attempt never
+    blocks the request's own database work."""
+    ledger = None
+    if step.input_tokens is not None and not step.recorded:
+        call_usage, estimated = _call_usage(step)
+        ledger = {
+            "user": turn.user,
+            "model": turn.model,
+            "usage": call_usage,
+            "estimated": estimated,
+            "duration_ms": _ms(time.monotonic() - step.started),
+            "outcome": _outcome(message),
+            "conversation": turn.conversation,
+        }
+        step.recorded = True
     save = sync_to_async(_persist_sync, thread_sensitive=False)
     try:
         await asyncio.wait_for(
@@ -672,6 +775,35 @@ async def _end_interrupted(turn: Turn, message: Message, step: _Step, first_step
     message.error_kind = message.error_message = ""
     message.finish_reason = message.finish_reason or "interrupted"
     await _persist(turn, message, step)
+
+
+async def _reserve_call(
+    turn: Turn, input_tokens: int, *, first_call: bool
+) -> usage.Admission | None:
+    """Make the turn's reservation cover the provider call about to be made; the refusal when
+    the budget cannot. The admission reserved the first request's estimate; a further call,
+    or a first call that grew since (a resume's, with its tools' results), checks the budget
+    again under the user's lock."""
+    if turn.admission.budget is None:
+        return None
+    needed = usage.call_tokens(turn.model, input_tokens)
+    if first_call and needed <= turn.admission.reserved_tokens:
+        return None
+    admission = await usage.reserve_call(
+        turn.admission, turn.model, estimated_input_tokens=input_tokens
+    )
+    if not admission.admitted:
+        return admission
+    turn.admission = admission
+    return None
+
+
+def _end_over_budget(message: Message, refusal: usage.Admission) -> None:
+    """The budget ran out before the turn's next call: the call is not made, and the step's
+    message says why."""
+    message.status = Message.Status.ERROR
+    message.error_kind = refusal.reason
+    message.error_message = f"Stopped before the next step. {refusal.message}"
 
 
 # The turn --------------------------------------------------------------------------------
@@ -704,6 +836,13 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
         request, trimmed = await build_request(turn)
         message.history_trimmed = trimmed
         for number in range(1, MAX_STEPS + 1):
+            input_tokens = history.estimate_request(request)
+            refusal = await _reserve_call(turn, input_tokens, first_call=number == 1)
+            if refusal is not None:
+                _end_over_budget(message, refusal)
+                await _persist(turn, message, step)
+                break
+            step.input_tokens = input_tokens
             async with aclosing(_stream_step(turn, message, request, step)) as events:
                 async for event in events:
                     yield event

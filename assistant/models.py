@@ -152,6 +152,9 @@ class UsageRecord(models.Model):
     cost = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=40, default="ok")  # ok, stopped, or an error kind
+    # The provider reported no usage for this call (none streamed, stopped, dropped, failed):
+    # the tokens are estimated from the characters sent and received.
+    estimated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

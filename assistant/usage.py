@@ -1,13 +1,17 @@
 """Usage controls: which models a user may pick, the usage ledger, and admission (the
 per-minute rate limit and the daily token budget) before any provider call.
 
-How the chat uses it, per message:
+How the chat uses it (assistant.chat), per message:
 
-    admission = await admit(user, current, model)
+    admission = admit_sync(user, current, model, estimated_input_tokens=...)
     if not admission.admitted:
-        ...answer admission.status (429) with admission.message and admission.headers
+        ...raise Refused(admission): the view answers admission.status (429) with
+        admission.message and admission.headers
+    ...before each further provider call of the turn:
+        admission = await reserve_call(admission, model, estimated_input_tokens=...)
     ...for each provider call:
-        await arecord_usage(user=..., model=..., usage=..., duration_ms=..., outcome=...)
+        record_usage(user=..., model=..., usage=..., duration_ms=..., outcome=...,
+                     estimated=...)
     ...when the message ends: await settle(admission), or stream the answer through
     releasing(admission, events), which settles however the stream ends.
 
@@ -16,9 +20,12 @@ transaction that first writes that user's UsageLock row, so a second admission f
 user (any process, any host) waits for the first to commit: a row lock on PostgreSQL, the
 database write lock on SQLite. Inside, it counts the user's admissions of the last minute
 (rate limit) and adds today's ledger tokens to the tokens reserved by messages still in
-progress (budget). An admitted message reserves an estimate of its tokens until `settle`, so
-concurrent messages cannot all start on the same remaining budget: the budget can be
-overshot only by messages already in flight when it ran out.
+progress (budget). An admitted message reserves what its provider call may cost: the
+estimated input of the request it will send plus the model's max output. A turn with tools
+makes the reservation cover each further call before making it (`reserve_call`); a call's
+spent tokens are in the ledger once it ends, so the reservation only covers the call in
+flight. Concurrent messages therefore cannot all start on the same remaining budget: the
+budget can be overshot only by the calls already in flight when it ran out.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -55,10 +62,6 @@ RATE_WINDOW = timedelta(minutes=1)
 # A reservation whose message never settled (its worker died) stops counting after this.
 RESERVATION_TTL = timedelta(minutes=15)
 CLEANUP_EVERY = 10  # admissions (by reservation id) per sweep of a user's spent reservations
-# Estimates for a user with no recent calls in the ledger.
-DEFAULT_INPUT_ESTIMATE = 1_000
-DEFAULT_OUTPUT_ESTIMATE = 1_000
-RECENT_CALLS = 20
 MILLION = Decimal(1_000_000)
 
 OK, STOPPED, INTERRUPTED = "ok", "stopped", "interrupted"
@@ -110,10 +113,13 @@ def record_usage(
     duration_ms: int,
     outcome: str = OK,
     conversation: Any = None,
+    estimated: bool = False,
 ) -> UsageRecord:
-    """Write one ledger row for one provider call. `usage` is None when the provider reported
-    none (an error before any usage): the row still records the call and its outcome.
-    `outcome` is "ok", "stopped", "interrupted" or the provider error kind."""
+    """Write one ledger row for one provider call. `usage` is None when the call used
+    nothing (the provider refused it): the row still records the call and its outcome.
+    `estimated`: the provider reported no usage and `usage` is our estimate; it counts toward
+    budgets and costs like reported usage. `outcome` is "ok", "stopped", "interrupted" or the
+    error kind."""
     input_tokens = usage.input_tokens if usage else 0
     output_tokens = usage.output_tokens if usage else 0
     return UsageRecord.objects.create(
@@ -128,6 +134,7 @@ def record_usage(
         cost=estimate_cost(model, input_tokens, output_tokens) if usage else None,
         duration_ms=max(0, int(duration_ms)),
         outcome=outcome[:40],
+        estimated=estimated and usage is not None,
     )
 
 
@@ -216,22 +223,19 @@ class Admission:
         return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
 
 
-def _estimate(user_id: int, model: AvailableModel, input_estimate: int | None) -> int:
-    """Tokens to reserve: the caller's estimate of the input (else the user's recent average)
-    plus the user's recent average output (else a default capped by the model's max output)."""
-    recent = list(
-        UsageRecord.objects.filter(user_id=user_id, outcome=OK)
-        .order_by("-created_at")
-        .values_list("input_tokens", "output_tokens")[:RECENT_CALLS]
-    )
-    if recent:
-        average_input = sum(row[0] for row in recent) // len(recent)
-        average_output = sum(row[1] for row in recent) // len(recent)
-    else:
-        average_input = DEFAULT_INPUT_ESTIMATE
-        average_output = min(DEFAULT_OUTPUT_ESTIMATE, model.max_output)
-    input_tokens = average_input if input_estimate is None else input_estimate
-    return max(1, input_tokens + average_output)
+class Refused(Exception):
+    """A message (or a further call of its turn) that the rate limit or the budget does not
+    admit. Raised before anything is stored or sent; `admission` says why."""
+
+    def __init__(self, admission: Admission) -> None:
+        super().__init__(admission.message)
+        self.admission = admission
+
+
+def call_tokens(model: AvailableModel, estimated_input_tokens: int) -> int:
+    """Tokens to reserve for one provider call: its estimated input plus the model's max
+    output, the most the call can add to the ledger (give or take the input estimate)."""
+    return max(1, estimated_input_tokens + model.max_output)
 
 
 def _refuse(user_id: int, reason: str, message: str, retry_after: int, budget=None) -> Admission:
@@ -246,14 +250,28 @@ def _refuse(user_id: int, reason: str, message: str, retry_after: int, budget=No
     )
 
 
-def _check_budget(user_id: int, budget: int, now: datetime) -> Admission | None:
+def _lock_user(user_id: int, now: datetime) -> None:
+    """The first statement of an admission transaction, a write: it waits for any other
+    admission of this user (a row lock on PostgreSQL, the write lock on SQLite)."""
+    if not UsageLock.objects.filter(user_id=user_id).update(locked_at=now):
+        # First admission: create the row, then lock it. Concurrent creators that lost the
+        # insert race must still take the row lock, or they would all run at once.
+        UsageLock.objects.get_or_create(user_id=user_id, defaults={"locked_at": now})
+        UsageLock.objects.filter(user_id=user_id).update(locked_at=now)
+
+
+def _check_budget(
+    user_id: int, budget: int, now: datetime, *, besides: int | None = None
+) -> Admission | None:
+    """The refusal when today's ledger plus the tokens reserved by messages in progress
+    (other than the reservation `besides`) leave nothing of the budget."""
     used = tokens_used_today(user_id, now)
-    reserved = (
-        UsageReservation.objects.filter(
-            user_id=user_id, settled_at__isnull=True, created_at__gt=now - RESERVATION_TTL
-        ).aggregate(tokens=Sum("tokens"))["tokens"]
-        or 0
+    reservations = UsageReservation.objects.filter(
+        user_id=user_id, settled_at__isnull=True, created_at__gt=now - RESERVATION_TTL
     )
+    if besides is not None:
+        reservations = reservations.exclude(pk=besides)
+    reserved = reservations.aggregate(tokens=Sum("tokens"))["tokens"] or 0
     until_reset = math.ceil((next_reset(now) - now).total_seconds())
     if used >= budget:
         message = f"Your daily token budget is used up; it resets at {reset_text(now)}."
@@ -272,19 +290,17 @@ def admit_sync(
     current: CurrentSettings,
     model: AvailableModel,
     *,
-    estimated_input_tokens: int | None = None,
+    estimated_input_tokens: int,
 ) -> Admission:
+    """Check the rate limit and the daily budget before a message reaches the provider, and
+    reserve what its first call may cost (`call_tokens`). Every admitted message must be
+    settled, whatever happens. Run it inside the transaction that stores the message: a
+    refusal then rolls the message back with it (assistant.chat)."""
     user_id = user.pk
     budget = daily_budget(user, current)
     with transaction.atomic():
         now = timezone.now()
-        # The first statement is a write: it waits for any other admission of this user.
-        if not UsageLock.objects.filter(user_id=user_id).update(locked_at=now):
-            # First admission: create the row, then lock it. Concurrent creators that lost the
-            # insert race must still take the row lock, or they would all run at once.
-            UsageLock.objects.get_or_create(user_id=user_id, defaults={"locked_at": now})
-            UsageLock.objects.filter(user_id=user_id).update(locked_at=now)
-
+        _lock_user(user_id, now)
         recent = list(
             UsageReservation.objects.filter(user_id=user_id, created_at__gt=now - RATE_WINDOW)
             .order_by("created_at")
@@ -303,7 +319,7 @@ def admit_sync(
             refusal = _check_budget(user_id, budget, now)
             if refusal is not None:
                 return refusal
-            tokens = _estimate(user_id, model, estimated_input_tokens)
+            tokens = call_tokens(model, estimated_input_tokens)
 
         reservation = UsageReservation.objects.create(
             user_id=user_id, tokens=tokens, created_at=now
@@ -330,12 +346,43 @@ async def admit(
     current: CurrentSettings,
     model: AvailableModel,
     *,
-    estimated_input_tokens: int | None = None,
+    estimated_input_tokens: int,
 ) -> Admission:
-    """Check the rate limit and the daily budget before a message reaches the provider, and
-    reserve its estimated tokens. Every admitted message must be settled, whatever happens."""
     return await sync_to_async(admit_sync)(
         user, current, model, estimated_input_tokens=estimated_input_tokens
+    )
+
+
+def reserve_call_sync(
+    admission: Admission, model: AvailableModel, *, estimated_input_tokens: int
+) -> Admission:
+    """Before a further provider call of an admitted message (the next step of a turn with
+    tools): check the budget again under the user's lock, counting the turn's spent tokens
+    (in the ledger by now) and the other messages' reservations, and make this message's
+    reservation cover the call. The refusal (admitted=False) when the budget is spent; no
+    budget (None) needs no check. The rate limit counts messages, not calls."""
+    if admission.budget is None or admission.reservation_id is None:
+        return admission
+    tokens = call_tokens(model, estimated_input_tokens)
+    with transaction.atomic():
+        now = timezone.now()
+        _lock_user(admission.user_id, now)
+        refusal = _check_budget(
+            admission.user_id, admission.budget, now, besides=admission.reservation_id
+        )
+        if refusal is not None:
+            return refusal
+        UsageReservation.objects.filter(
+            pk=admission.reservation_id, settled_at__isnull=True
+        ).update(tokens=tokens)
+    return replace(admission, reserved_tokens=tokens)
+
+
+async def reserve_call(
+    admission: Admission, model: AvailableModel, *, estimated_input_tokens: int
+) -> Admission:
+    return await sync_to_async(reserve_call_sync)(
+        admission, model, estimated_input_tokens=estimated_input_tokens
     )
 
 

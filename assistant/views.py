@@ -11,6 +11,7 @@ above the message box.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -20,6 +21,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
+from ai_settings.catalog import AvailableModel
 from ai_settings.current import aget_current, get_current
 from assistant import chat, display, stream, usage
 from assistant.access import app_access_required
@@ -27,6 +29,7 @@ from assistant.attachments import AttachmentRefused, check_files
 from assistant.forms import MessageForm, RenameForm
 from assistant.models import Conversation, Message, ToolCall
 from assistant.page_context import page_context
+from assistant.providers.base import ToolSpec
 from assistant.turn_tools import TurnTools
 from prompts.request_numbers import object_id
 
@@ -162,13 +165,13 @@ def _event_stream(body: Any) -> StreamingHttpResponse:
     return response
 
 
-def _tools_for(user: Any, current: Any) -> TurnTools:
-    """The tools of this user's turn (the registry, with the user's modes), looked up now."""
+def _tools_for(user: Any, current: Any) -> tuple[TurnTools, Sequence[ToolSpec]]:
+    """The tools of this user's turn (the registry, with the user's modes) and the specs they
+    send, looked up now."""
     from assistant.tools.turn import RegistryTurnTools
 
     tools = RegistryTurnTools(user, current)
-    tools.load_specs()
-    return tools
+    return tools, tools.load_specs()
 
 
 def _render_prompt(request: HttpRequest, current: Any, name: str):
@@ -185,18 +188,16 @@ def _render_prompt(request: HttpRequest, current: Any, name: str):
     return rendered.system_prompt, list(rendered.messages)
 
 
-def _admit_with_tools(user: Any, current: Any, model: Any) -> tuple[Any, TurnTools | None]:
-    """Admission and, when admitted, the turn's tools (sync)."""
-    admission = usage.admit_sync(user, current, model)
-    return admission, (_tools_for(user, current) if admission.admitted else None)
+def _refused(refused: usage.Refused) -> HttpResponse:
+    """The rate limit's or the budget's refusal (429, with Retry-After)."""
+    admission = refused.admission
+    return _refusal(admission.message, status=admission.status, headers=admission.headers)
 
 
-def _admit_model(
+def _user_model(
     user: Any, current: Any, model_key: str, conversation: Conversation
-) -> tuple[Any, Any, TurnTools | None] | HttpResponse:
-    """The user's model by key, admitted (rate limit, budget) with the turn's tools; or the
-    refusal to send: the picker when the model is not theirs now, else the admission's reason.
-    Synchronous: one thread trip for all of it."""
+) -> AvailableModel | HttpResponse:
+    """The user's model by key; or the refusal with the picker when it is not theirs now."""
     models = usage.models_for_user(user, current)
     model = next((m for m in models if m.key == model_key), None)
     if model is None:
@@ -205,10 +206,46 @@ def _admit_model(
             status=400,
             picker=display.model_picker(models, conversation),
         )
-    admission, tools = _admit_with_tools(user, current, model)
-    if not admission.admitted:
-        return _refusal(admission.message, status=admission.status, headers=admission.headers)
-    return model, admission, tools
+    return model
+
+
+def _begin_retry(
+    user: Any, current: Any, model_key: str, failed: Message
+) -> chat.Turn | HttpResponse:
+    """The retry's turn (model, tools, admission with its own request's estimate), or the
+    refusal. Synchronous: one thread trip for all of it."""
+    model = _user_model(user, current, model_key, failed.conversation)
+    if isinstance(model, HttpResponse):
+        return model
+    tools, specs = _tools_for(user, current)
+    try:
+        return chat.retry_turn(
+            user=user,
+            current=current,
+            conversation=failed.conversation,
+            failed=failed,
+            model=model,
+            tools=tools,
+            tool_specs=specs,
+        )
+    except usage.Refused as refused:
+        return _refused(refused)
+
+
+def _begin_resume(user: Any, current: Any, paused: Message) -> chat.Turn | None | HttpResponse:
+    """The resumed turn (None when it has already gone on), or the refusal. Synchronous: one
+    thread trip for all of it."""
+    conversation = paused.conversation
+    model = _user_model(user, current, conversation.model_key, conversation)
+    if isinstance(model, HttpResponse):
+        return model
+    tools, specs = _tools_for(user, current)
+    try:
+        return chat.begin_resume(
+            user=user, current=current, paused=paused, model=model, tools=tools, tool_specs=specs
+        )
+    except usage.Refused as refused:
+        return _refused(refused)
 
 
 def _is_blank(request: HttpRequest) -> bool:
@@ -235,8 +272,9 @@ def _begin_send(
     request: HttpRequest, pk: int | None, started: float
 ) -> HttpResponse | tuple[chat.Turn, dict[str, Any]]:
     """Everything before the answer streams, in one trip to the database thread (time to
-    first token): the access check, the conversation, the form, admission, and the stored
-    messages with the history the first provider request needs. A refusal is the response."""
+    first token): the access check, the conversation, the form, the tools, and the stored
+    messages with the history the first provider request needs, admitted with that request's
+    estimate (chat.start_turn). A refusal is the response, and leaves nothing stored."""
     user = request.user
     conversation_id = pk or request.POST.get("conversation") or None
     found: Conversation | None = None
@@ -281,26 +319,26 @@ def _begin_send(
         if not text and prompt_messages and prompt_messages[-1][0] == "user":
             text = prompt_messages.pop()[1]
 
-    admission, tools = _admit_with_tools(user, current, model)
-    if not admission.admitted:
-        return _refusal(admission.message, status=admission.status, headers=admission.headers)
-
-    turn = chat.start_turn(
-        user=user,
-        current=current,
-        conversation=found,
-        model=model,
-        text=text,
-        files=files,
-        page_context=page_context(
-            form.cleaned_data["page_url"], attach_object=form.cleaned_data["attach_page"]
-        ),
-        extra_instructions=extra_instructions,
-        prompt_messages=prompt_messages,
-        admission=admission,
-        tools=tools,
-        started=started,
-    )
+    tools, specs = _tools_for(user, current)
+    try:
+        turn = chat.start_turn(
+            user=user,
+            current=current,
+            conversation=found,
+            model=model,
+            text=text,
+            files=files,
+            page_context=page_context(
+                form.cleaned_data["page_url"], attach_object=form.cleaned_data["attach_page"]
+            ),
+            extra_instructions=extra_instructions,
+            prompt_messages=prompt_messages,
+            tools=tools,
+            tool_specs=specs,
+            started=started,
+        )
+    except usage.Refused as refused:
+        return _refused(refused)
     page: dict[str, Any] = {"csrf_token": get_token(request)}
     if found is None:
         page.update(
@@ -333,21 +371,11 @@ async def retry(request: HttpRequest) -> HttpResponse:
         return _refusal("Only the last answer can be retried.", status=409)
 
     current = await aget_current()
-    admitted = await sync_to_async(_admit_model)(
-        user, current, request.POST.get("model") or found.model_key, found
+    turn = await sync_to_async(_begin_retry)(
+        user, current, request.POST.get("model") or found.model_key, failed
     )
-    if isinstance(admitted, HttpResponse):
-        return admitted
-    model, admission, tools = admitted
-    turn = await chat.retry_turn(
-        user=user,
-        current=current,
-        conversation=found,
-        failed=failed,
-        model=model,
-        admission=admission,
-        tools=tools,
-    )
+    if isinstance(turn, HttpResponse):
+        return turn
     return _event_stream(stream.turn_events(turn, {"csrf_token": get_token(request)}))
 
 
@@ -446,22 +474,9 @@ async def resume(request: HttpRequest, message_id: int) -> HttpResponse:
     if await paused.tool_calls.filter(status=ToolCall.Status.PENDING).aexists():
         return _refusal("Some tool calls still wait for your decision.", status=409)
     current = await aget_current()
-    conversation = paused.conversation
-    admitted = await sync_to_async(_admit_model)(
-        user, current, conversation.model_key, conversation
-    )
-    if isinstance(admitted, HttpResponse):
-        return admitted
-    model, admission, tools = admitted
-    turn = await chat.begin_resume(
-        user=user,
-        current=current,
-        paused=paused,
-        model=model,
-        admission=admission,
-        tools=tools,
-    )
+    turn = await sync_to_async(_begin_resume)(user, current, paused)
+    if isinstance(turn, HttpResponse):
+        return turn
     if turn is None:
-        await usage.settle(admission)
         return _refusal("This turn has already gone on.", status=409)
     return _event_stream(stream.turn_events(turn, {"csrf_token": get_token(request)}))

@@ -19,8 +19,10 @@ from tests.usage_setup import add_compatible_provider, configure, group_with_pol
 pytestmark = pytest.mark.django_db
 
 
-def admit(user, current, model, **kwargs) -> usage.Admission:
-    return async_to_sync(usage.admit)(user, current, model, **kwargs)
+def admit(user, current, model, estimated_input_tokens: int = 100) -> usage.Admission:
+    return async_to_sync(usage.admit)(
+        user, current, model, estimated_input_tokens=estimated_input_tokens
+    )
 
 
 # The ledger ------------------------------------------------------------------------------
@@ -82,6 +84,25 @@ def test_failed_call_without_usage_is_recorded_with_its_error_kind(app_user):
         "auth", 0, 0, None,
     )  # fmt: skip
     assert (stored.provider, stored.model) == ("Anthropic", "claude-haiku-4-5")
+    assert not stored.estimated
+
+
+def test_estimated_usage_is_marked_and_priced_like_reported_usage(app_user):
+    model = configure().model("openai:gpt-5")  # $1.25 in, $10 out per million tokens
+
+    record = usage.record_usage(
+        user=app_user,
+        model=model,
+        usage=Usage(input_tokens=1_000, output_tokens=2_000),
+        duration_ms=50,
+        outcome="stopped",
+        estimated=True,
+    )
+
+    stored = UsageRecord.objects.get(pk=record.pk)
+    assert stored.estimated
+    assert (stored.input_tokens, stored.output_tokens) == (1_000, 2_000)
+    assert stored.cost == Decimal("0.021250")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -215,7 +236,7 @@ def test_remaining_budget_counts_todays_ledger(app_user):
 def test_message_in_progress_holds_the_rest_of_the_budget_until_settled(app_user):
     current = configure(daily_token_budget=1_000)
     model = current.model("openai:gpt-5")
-    first = admit(app_user, current, model)  # no history: reserves the default estimate
+    first = admit(app_user, current, model)  # reserves its input and GPT-5's max output
     assert first.admitted and first.reserved_tokens >= 1_000
 
     second = admit(app_user, current, model)
@@ -243,15 +264,50 @@ def test_reservation_of_a_message_that_never_settled_expires(app_user):
     assert admit(app_user, current, model).admitted
 
 
-def test_reservation_uses_the_callers_input_estimate_and_recent_output(app_user):
-    current = configure(daily_token_budget=100_000)
+def test_reservation_is_the_messages_own_input_plus_the_models_max_output(app_user):
+    current = configure(daily_token_budget=1_000_000)
     yesterday = timezone.now() - timedelta(days=1)
-    for _ in range(3):
-        ledger_row(app_user, yesterday, input_tokens=900, output_tokens=300)
-    model = current.model("openai:gpt-5")
+    for _ in range(3):  # small recent calls say nothing about this message
+        ledger_row(app_user, yesterday, input_tokens=10, output_tokens=10)
+    model = current.model("openai:gpt-5")  # max output 128,000
 
-    assert admit(app_user, current, model).reserved_tokens == 1_200
-    assert admit(app_user, current, model, estimated_input_tokens=50).reserved_tokens == 350
+    admission = admit(app_user, current, model, estimated_input_tokens=24_000)
+
+    assert admission.reserved_tokens == 24_000 + 128_000
+    assert UsageReservation.objects.get(pk=admission.reservation_id).tokens == 152_000
+
+
+def test_a_further_call_re_reserves_for_itself_while_the_budget_lasts(app_user):
+    current = configure(daily_token_budget=1_000)
+    model = current.model("openai:gpt-5")
+    admission = admit(app_user, current, model, estimated_input_tokens=300)
+    usage.record_usage(user=app_user, model=model, usage=Usage(300, 200), duration_ms=10)
+
+    next_call = usage.reserve_call_sync(admission, model, estimated_input_tokens=450)
+
+    assert next_call.admitted
+    assert next_call.reserved_tokens == 450 + 128_000
+    assert UsageReservation.objects.get(pk=admission.reservation_id).tokens == 128_450
+    # The turn's own reservation does not stand in its way; its spent tokens do.
+    usage.record_usage(user=app_user, model=model, usage=Usage(450, 50), duration_ms=10)
+    refused = usage.reserve_call_sync(next_call, model, estimated_input_tokens=600)
+    assert not refused.admitted
+    assert refused.message.startswith("Your daily token budget is used up")
+    assert UsageReservation.objects.get(pk=admission.reservation_id).tokens == 128_450
+
+
+def test_a_further_call_is_refused_while_other_messages_hold_the_rest(app_user):
+    current = configure(daily_token_budget=130_000)
+    model = current.model("openai:gpt-5")
+    turn = admit(app_user, current, model, estimated_input_tokens=100)
+    assert admit(app_user, current, model, estimated_input_tokens=100).admitted  # another tab
+    usage.record_usage(user=app_user, model=model, usage=Usage(1_500, 500), duration_ms=10)
+
+    # 2,000 spent + the other tab's 128,100 reserved: nothing is left for a further call.
+    refused = usage.reserve_call_sync(turn, model, estimated_input_tokens=100)
+
+    assert not refused.admitted
+    assert "reserved by messages still in progress" in refused.message
 
 
 def test_group_budget_largest_override_wins(app_user):
@@ -288,7 +344,7 @@ def _admit_concurrently(user, current, model, count: int) -> list[usage.Admissio
     def run() -> None:
         try:
             start.wait()
-            results.append(admit(user, current, model))
+            results.append(admit(user, current, model, estimated_input_tokens=20))
         except BaseException as error:  # surfaced by the assertion below
             errors.append(error)
         finally:
@@ -305,12 +361,10 @@ def _admit_concurrently(user, current, model, count: int) -> list[usage.Admissio
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_messages_admit_only_what_the_budget_covers(app_user):
+    add_compatible_provider("Ollama", max_output=80)
     current = configure(daily_token_budget=500)
-    model = current.model("openai:gpt-5")
-    # Yesterday's calls averaged 100 tokens: today's budget covers five such messages.
-    for _ in range(5):
-        ledger_row(app_user, timezone.now() - timedelta(days=1), input_tokens=20, output_tokens=80)
-
+    model = next(m for m in current.models if m.provider_label == "Ollama")
+    # Each message reserves 20 input + 80 max output: the budget covers five.
     results = _admit_concurrently(app_user, current, model, 20)
 
     admitted = [r for r in results if r.admitted]
@@ -392,17 +446,18 @@ async def test_streamed_answer_releases_its_reservation_however_it_ends(app_user
     current = await sync_to_async(configure)(daily_token_budget=10_000)
     model = current.model("openai:gpt-5")
 
-    finished = await usage.admit(app_user, current, model)
+    finished = await usage.admit(app_user, current, model, estimated_input_tokens=10)
     assert [p async for p in usage.releasing(finished, _parts("a", "b"))] == ["a", "b"]
     assert not await _reserved(app_user)
 
-    failed = await usage.admit(app_user, current, model)
+    failed = await usage.admit(app_user, current, model, estimated_input_tokens=10)
     with pytest.raises(RuntimeError):
         async for _ in usage.releasing(failed, _parts("a", fail=True)):
             pass
     assert not await _reserved(app_user)
 
-    abandoned = await usage.admit(app_user, current, model)  # the client went away
+    # The client went away:
+    abandoned = await usage.admit(app_user, current, model, estimated_input_tokens=10)
     stream = usage.releasing(abandoned, _parts("a", "b", "c"))
     assert await anext(stream) == "a"
     assert await _reserved(app_user)

@@ -74,9 +74,10 @@ class RegistryTurnTools:
         self.current = current
         self._specs: Sequence[ToolSpec] | None = None
 
-    def load_specs(self) -> None:
+    def load_specs(self) -> Sequence[ToolSpec]:
         """Look up the user's enabled tools now (sync), so `specs` needs no database trip."""
         self._specs = tool_specs(enabled_tools(self.user))
+        return self._specs
 
     @property
     def context(self) -> ToolContext:

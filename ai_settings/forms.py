@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.formsets import INITIAL_FORM_COUNT, TOTAL_FORM_COUNT
 
 from ai_settings import catalog, presets
 from ai_settings.models import AISettings
 from prompts.models import PromptCollection
+from prompts.request_numbers import WholeNumberField, whole_number
 
 BUILTIN_KINDS = (catalog.OPENAI, catalog.ANTHROPIC, catalog.GOOGLE)
 KEY_LABELS = {
@@ -94,7 +96,7 @@ def secret_field(label: str, help_text: str = "") -> forms.CharField:
 
 
 def positive_integer_field(label: str, initial: int | None, required: bool = True):
-    return forms.IntegerField(
+    return WholeNumberField(
         label=label,
         initial=initial,
         required=required,
@@ -169,7 +171,7 @@ def model_choices(kind: str, extra_ids: Iterable[str]) -> list[tuple[str, str]]:
 class AISettingsForm(forms.Form):
     """The settings row: keys, allowed models, prompts, MCP and usage limits."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = WholeNumberField(widget=forms.HiddenInput)
     custom_system_prompt = forms.CharField(
         label="Custom System Prompt",
         required=False,
@@ -253,7 +255,7 @@ class AISettingsForm(forms.Form):
 
 
 class CompatibleProviderForm(forms.Form):
-    id = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    id = WholeNumberField(widget=forms.HiddenInput, required=False)
     preset = forms.CharField(widget=forms.HiddenInput, required=False)
     name = forms.CharField(
         label="Provider Name",
@@ -335,9 +337,19 @@ class RemovableFormSet(forms.BaseFormSet):
         if "DELETE" in form.fields:
             form.fields["DELETE"].label = "Remove"
 
+    def clean(self) -> None:
+        # Django's management form counts "٣" as 3 rows and "-1" as none (int() takes them);
+        # a count the page never sends is refused, as Django refuses a missing one.
+        if not self.management_form.is_valid():
+            return  # Django has reported it already
+        for name in (TOTAL_FORM_COUNT, INITIAL_FORM_COUNT):
+            if whole_number(self.data.get(self.add_prefix(name))) is None:
+                raise ValidationError("The form's row counts are damaged; reload the page.")
+
 
 class BaseHeaderFormSet(RemovableFormSet):
     def clean(self) -> None:
+        super().clean()
         seen: set[str] = set()
         for form in self.forms:
             if self._should_delete_form(form) or not getattr(form, "cleaned_data", None):
@@ -365,7 +377,7 @@ def _holds_nul(value: object) -> bool:
 
 
 class CompatibleModelForm(forms.Form):
-    id = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    id = WholeNumberField(widget=forms.HiddenInput, required=False)
     model_id = forms.CharField(
         label="Model ID",
         validators=[validate_model_id],
@@ -442,6 +454,7 @@ class CompatibleModelForm(forms.Form):
 
 class BaseModelRowFormSet(RemovableFormSet):
     def clean(self) -> None:
+        super().clean()
         seen: set[str] = set()
         for form in self.forms:
             if self._should_delete_form(form) or not getattr(form, "cleaned_data", None):
@@ -454,6 +467,7 @@ class BaseModelRowFormSet(RemovableFormSet):
 
 class BaseProviderFormSet(RemovableFormSet):
     def clean(self) -> None:
+        super().clean()
         seen: set[str] = set()
         for form in self.forms:
             if self._should_delete_form(form) or not getattr(form, "cleaned_data", None):

@@ -80,9 +80,13 @@ def new_row(formset: forms.BaseFormSet, index: int, initial: dict | None = None)
 
 
 def posted_id(form: forms.Form) -> int | None:
-    """The stored row a submitted form row edits (its hidden `id`), if any."""
+    """The stored row a submitted form row edits (its hidden `id`); None for a new row. An id
+    that is not a number gives 0, which no row has: the row is reported as gone."""
     raw = form["id"].value()
-    return whole_number(str(raw)) if raw is not None else None
+    if raw in (None, ""):
+        return None
+    number = whole_number(str(raw))
+    return 0 if number is None else number
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ai_settings import audit
 from ai_settings.current import CurrentSettings
 from ai_settings.models import GroupAIPolicy
 from ai_settings.usage_report import Period
+from prompts.request_numbers import WholeNumberField
 
 MAX_DAYS = 366
 MAX_POSITIVE = 2_147_483_647  # fits a PositiveIntegerField on every supported database
@@ -84,7 +85,7 @@ class GroupPolicyForm(forms.Form):
     """One group's daily budget override and model subset. Models stored for the group that
     are not allowed right now stay listed (and checked) so that saving does not drop them."""
 
-    daily_token_budget = forms.IntegerField(
+    daily_token_budget = WholeNumberField(
         label="Daily token budget",
         required=False,
         min_value=1,

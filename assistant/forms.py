@@ -9,6 +9,7 @@ from django import forms
 from ai_settings.catalog import AvailableModel
 from assistant.chat import MAX_MESSAGE_CHARS
 from assistant.models import Conversation
+from prompts.request_numbers import WholeNumberField
 
 
 class MessageForm(forms.Form):
@@ -16,7 +17,7 @@ class MessageForm(forms.Form):
 
     message = forms.CharField(required=False, strip=False)
     model = forms.CharField(required=False)
-    conversation = forms.IntegerField(required=False, min_value=1)
+    conversation = WholeNumberField(required=False, min_value=1)
     page_url = forms.CharField(required=False, max_length=2000)
     attach_page = forms.BooleanField(required=False)
     prompt = forms.CharField(required=False, max_length=200)

@@ -9,6 +9,7 @@ from django.forms.models import BaseInlineFormSet
 
 from prompts.models import ApiToken, Prompt, PromptMessage
 from prompts.rendering import Variable, syntax_errors
+from prompts.request_numbers import WholeNumberField
 
 
 def validate_placeholders(text: str) -> None:
@@ -33,10 +34,11 @@ class PromptAdminForm(forms.ModelForm):
 
 
 class PromptMessageInlineForm(forms.ModelForm):
-    position = forms.IntegerField(
+    position = WholeNumberField(
         label="Order",
         required=False,
         min_value=1,
+        max_value=2_147_483_647,  # fits a PositiveIntegerField on every supported database
         help_text="Leave blank to keep the order shown.",
         widget=forms.NumberInput(attrs={"class": "vSmallField"}),
     )

@@ -1,5 +1,5 @@
 """Whole numbers read from a request (an id in the query string or a form, a row count, an
-option's index): one parser for every view of the three apps.
+option's index, a form's number field): one parser for every view and form of the three apps.
 
 `str.isdigit()` and `int()` accept more than a browser's digits: "³" passes isdigit() and
 then int() raises; "٣" and "１" become 3 and 1; "+1", " 1" and "1_0" are numbers to int().
@@ -8,6 +8,10 @@ Here only ASCII digits count, with no sign or space, and at most `maximum`.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 # The largest value a BigAutoField (and any integer column) holds on every database.
@@ -29,3 +33,18 @@ def object_id(raw: str | None) -> int:
     if value is None:
         raise Http404("No such object.")
     return value
+
+
+class WholeNumberField(forms.IntegerField):
+    """Django's IntegerField, reading the value as whole_number() does: "٣", "-1", "1.0" or
+    " 1" is not a whole number here (IntegerField makes them 3, -1, 1 and 1)."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # an initial value, not typed
+        number = whole_number(str(value))
+        if number is None:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return number

@@ -120,6 +120,7 @@ def _compatible_plan(block: ProviderBlock) -> Plan:
         value = cleaned["value"] or stored_headers.get(cleaned["original_name"], "")
         if moved and not value and (block.stored_headers or {}).get(cleaned["original_name"]):
             withheld = True
+            continue
         headers[cleaned["name"]] = value
     allowed = frozenset(
         str(row["model_id"].value() or "").strip() for row in block.models.forms

@@ -10,7 +10,7 @@ import pytest
 
 from ai_settings.models import AISettings, CompatibleProvider
 from tests.conftest import free_port
-from tests.fakes.script import HttpError
+from tests.fakes.script import HttpError, Raw
 from tests.settings_page import URL, form_data, open_form
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +176,235 @@ def test_without_javascript_the_result_appears_in_the_page(admin_client, setting
     assert "Connected: 3 models available." in response.text
     assert AISettings.load().openai_api_key == ""
     assert TYPED_KEY not in response.text
+
+
+# -- stored secrets go only where they were saved ------------------------------------------------
+
+STORED_HEADER = "org-" "Stored1Hh2Ee3Aa4Dd5"
+
+
+def _stored_gateway(fake) -> CompatibleProvider:
+    return CompatibleProvider.objects.create(
+        name="Gateway",
+        base_url=fake.base_url,
+        api_key=STORED_KEY,
+        custom_headers=json.dumps({"X-Org": STORED_HEADER}),
+    )
+
+
+def _elsewhere(fake) -> str:
+    """The same fake server under another address (localhost instead of 127.0.0.1)."""
+    return fake.base_url.replace("127.0.0.1", "localhost")
+
+
+def test_changed_base_url_sends_no_stored_key_or_header_and_says_why(admin_client, fake_openai):
+    _stored_gateway(fake_openai)
+    form = open_form(admin_client)
+    form.set("providers-0-base_url", _elsewhere(fake_openai))
+
+    html = unescape(press_test_connection(admin_client, form, "providers-0").text)
+
+    request = fake_openai.requests[-1]
+    assert request.headers["host"].startswith("localhost")
+    assert fake_openai.api_key_of(request) == "not-needed"  # the SDK's placeholder, not ours
+    assert "x-org" not in request.headers
+    assert STORED_KEY not in request.raw.decode() + json.dumps(request.headers)
+    assert STORED_HEADER not in json.dumps(request.headers)
+    assert "The Base URL differs from the saved one" in html
+    assert "Type them again to test the new address." in html
+
+
+def test_secrets_typed_on_the_page_are_sent_to_a_changed_base_url(admin_client, fake_openai):
+    _stored_gateway(fake_openai)
+    form = open_form(admin_client)
+    form.set("providers-0-base_url", _elsewhere(fake_openai))
+    form.set("providers-0-api_key", TYPED_KEY)
+    form.set("providers-0-headers-0-value", "org-" "Typed9Zz8Yy7Xx6")
+
+    html = unescape(press_test_connection(admin_client, form, "providers-0").text)
+
+    request = fake_openai.requests[-1]
+    assert fake_openai.api_key_of(request) == TYPED_KEY
+    assert request.headers["x-org"] == "org-" "Typed9Zz8Yy7Xx6"
+    assert "Connected: 3 models available." in html
+    assert "The Base URL differs" not in html
+
+
+def test_a_trailing_slash_is_the_same_base_url(admin_client, fake_openai):
+    _stored_gateway(fake_openai)
+    form = open_form(admin_client)
+    form.set("providers-0-base_url", fake_openai.base_url + "/")
+
+    html = unescape(press_test_connection(admin_client, form, "providers-0").text)
+
+    request = fake_openai.requests[-1]
+    assert fake_openai.api_key_of(request) == STORED_KEY
+    assert request.headers["x-org"] == STORED_HEADER
+    assert "Connected: 3 models available." in html and "The Base URL differs" not in html
+
+
+def test_every_test_connection_is_recorded_in_the_audit_log(
+    admin_client, superuser, settings, fake_openai
+):
+    from ai_settings.models import SettingsAuditEntry
+
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    _stored_gateway(fake_openai)
+    form = open_form(admin_client)
+    form.set("openai_api_key", TYPED_KEY)
+    press_test_connection(admin_client, form, "openai")
+    fake_openai.models_error = HttpError(401, "Incorrect API key provided: {key}.")
+    press_test_connection(admin_client, form, "providers-0")
+    admin_client.post(URL, form.post("test:openai"))  # without JavaScript
+
+    entries = [e.changes[0] | {"user": e.user} for e in SettingsAuditEntry.objects.order_by("id")]
+
+    assert [(e["provider"], e["url"], e["outcome"], e["user"]) for e in entries] == [
+        ("OpenAI", fake_openai.base_url, "ok", superuser),
+        ("Gateway", fake_openai.base_url, "error", superuser),
+        ("OpenAI", fake_openai.base_url, "error", superuser),
+    ]
+    assert entries[0]["field"] == "Test connection to OpenAI"
+    assert entries[1]["change"] == f"failed at {fake_openai.base_url}"
+    stored = json.dumps([e.changes for e in SettingsAuditEntry.objects.all()])
+    for secret in (TYPED_KEY, STORED_KEY, STORED_HEADER):
+        assert secret[:8] not in stored and secret[-8:] not in stored
+    page = unescape(admin_client.get(URL).text)
+    assert f"Test connection to Gateway: failed at {fake_openai.base_url}" in page
+
+
+def test_the_audit_log_shows_no_password_or_query_of_a_base_url(admin_client, fake_openai):
+    from ai_settings.models import SettingsAuditEntry
+
+    form = open_form(admin_client)
+    form = form_data(admin_client.post(URL, form.post("add_provider:")).text)
+    secret_url = fake_openai.base_url.replace("http://", "http://admin:hunter2hunter2@")
+    form.set("providers-0-base_url", secret_url + "?token=tok-0123456789abcdef")
+    form.set("providers-0-models-0-model_id", "m")
+
+    press_test_connection(admin_client, form, "providers-0")
+
+    [entry] = SettingsAuditEntry.objects.all()
+    assert entry.changes[0]["url"] == fake_openai.base_url
+    assert "hunter2" not in json.dumps(entry.changes) and "tok-01234" not in json.dumps(
+        entry.changes
+    )
+
+
+NOT_PROVIDERS = [
+    pytest.param(None, id="a-web-page"),
+    pytest.param(
+        Raw(b'{"status": "ok", "items": [{"name": "Welcome to our intranet"}]}',
+            content_type="application/json"),
+        id="json-of-another-shape",
+    ),
+    pytest.param(
+        Raw(b"<html><body><h1>404 Welcome to our intranet: no such page</h1></body></html>",
+            status=404, content_type="text/html"),
+        id="a-404-page",
+    ),
+    pytest.param(
+        Raw(b'{"detail": "Welcome to our intranet: Not Found"}', status=404,
+            content_type="application/json"),
+        id="a-json-404",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("page", NOT_PROVIDERS)
+def test_something_that_is_not_an_openai_compatible_api_is_told_without_its_body(
+    admin_client, fake_website, page
+):
+    if page is not None:
+        fake_website.page = page
+    form = open_form(admin_client)
+    form = form_data(admin_client.post(URL, form.post("add_provider:")).text)
+    form.set("providers-0-base_url", fake_website.url + "/v1")
+    form.set("providers-0-api_key", TYPED_KEY)
+
+    html = unescape(press_test_connection(admin_client, form, "providers-0").text)
+
+    assert fake_website.requests[-1].path == "/v1/models"
+    assert "Connection failed:" in html
+    assert "this does not look like an OpenAI-compatible API" in html
+    assert "Welcome" not in html and "intranet" not in html
+
+
+def test_a_stored_builtin_key_goes_to_the_gateway_base_url_from_settings(
+    admin_client, settings, fake_openai
+):
+    """Built-in providers have no Base URL on the page: the deployment's setting is theirs."""
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    row = AISettings.load()
+    row.openai_api_key = STORED_KEY
+    row.save()
+
+    html = press_test_connection(admin_client, open_form(admin_client), "openai").text
+
+    assert fake_openai.api_key_of(fake_openai.requests[-1]) == STORED_KEY
+    assert "Connected: 3 models available." in html and "The Base URL differs" not in html
+
+
+# -- partial echoes of secrets --------------------------------------------------------------
+
+KEY_ECHOES = {
+    "key-minus-last-two": "Incorrect API key provided: {key[:-2]}",
+    "middle-twelve": "Key …{key[6:18]}… is not valid",
+}
+# Built-in providers send no custom headers: the header echo is the compatible provider's.
+ECHOES = [
+    *(
+        pytest.param(target, echo, id=f"{target}-{name}")
+        for target in ("openai", "anthropic", "google", "providers-0")
+        for name, echo in KEY_ECHOES.items()
+    ),
+    pytest.param(
+        "providers-0", "Gateway token {header:X-Org[2:]} is unknown",
+        id="providers-0-header-minus-first-two",
+    ),
+]  # fmt: skip
+
+
+# Keys of no known shape (not sk-…, AIza…): only the redaction of their runs can hide them.
+UNSHAPED_TYPED_KEY = "typed-" "Relay1Aa2Bb3Cc4Dd5Ee6"
+UNSHAPED_STORED_KEY = "vault-" "Relay9Zz8Yy7Xx6Ww5Vv4"
+
+
+def _runs(secret: str) -> list[str]:
+    return [secret[i : i + 8] for i in range(len(secret) - 7)]
+
+
+@pytest.mark.parametrize(("target", "echo"), ECHOES)
+def test_partial_echoes_of_secrets_never_reach_the_result_or_the_logs(
+    admin_client, request, settings, caplog, target, echo
+):
+    import logging
+
+    kind = "openai" if target == "providers-0" else target
+    fake = request.getfixturevalue(FAKES[kind])
+    setattr(settings, f"{kind.upper()}_BASE_URL", fake.base_url)
+    row = AISettings.load()
+    setattr(row, f"{kind}_api_key", UNSHAPED_STORED_KEY)
+    row.save()
+    CompatibleProvider.objects.create(
+        name="Gateway",
+        base_url=fake.base_url,
+        api_key=UNSHAPED_STORED_KEY,
+        custom_headers=json.dumps({"X-Org": STORED_HEADER}),
+    )
+    fake.models_error = HttpError(400, echo)
+    form = open_form(admin_client)
+    if target != "providers-0":  # a key typed on the page is redacted too
+        form.set(f"{kind}_api_key", UNSHAPED_TYPED_KEY)
+
+    with caplog.at_level(logging.DEBUG):
+        html = unescape(press_test_connection(admin_client, form, target).text)
+
+    sent = fake.requests[-1]
+    key = fake.api_key_of(sent)
+    assert key == (UNSHAPED_STORED_KEY if target == "providers-0" else UNSHAPED_TYPED_KEY)
+    assert "Connection failed:" in html and "[redacted]" in html
+    for secret in (key, UNSHAPED_STORED_KEY, STORED_HEADER):
+        for run in _runs(secret):
+            assert run not in html, (run, html)
+            assert run not in caplog.text, run

@@ -152,6 +152,14 @@ def remember_settings(current: Any) -> None:
         _settings_seen.add(stamp)
 
 
+def forget() -> None:
+    """Forget every remembered secret (tests that check what is remembered start clean)."""
+    global _remembered
+    with _lock:
+        _remembered = frozenset()
+        _settings_seen.clear()
+
+
 def scrub_record(record: logging.LogRecord) -> None:
     try:
         message = record.getMessage()

@@ -1,4 +1,5 @@
-"""pytest fixtures for the fake providers: `fake_openai`, `fake_anthropic`, `fake_gemini`.
+"""pytest fixtures for the fake providers: `fake_openai`, `fake_anthropic`, `fake_gemini`, and
+`fake_website`, a server that is not a provider.
 
 Each server starts once per test session (on first use) and is reset — script, recorded
 requests, default reply, models, errors — before and after every test that uses it.
@@ -26,6 +27,7 @@ def _session_server(module: str, class_name: str) -> Any:
 _fake_openai_server = _session_server("tests.fakes.openai_server", "FakeOpenAI")
 _fake_anthropic_server = _session_server("tests.fakes.anthropic_server", "FakeAnthropic")
 _fake_gemini_server = _session_server("tests.fakes.gemini_server", "FakeGemini")
+_fake_website_server = _session_server("tests.fakes.website", "FakeWebsite")
 
 
 def _reset_around(server: Any) -> Iterator[Any]:
@@ -50,3 +52,9 @@ def fake_anthropic(_fake_anthropic_server: Any) -> Iterator[Any]:
 def fake_gemini(_fake_gemini_server: Any) -> Iterator[Any]:
     """The fake Gemini server (tests.fakes.gemini_server.FakeGemini)."""
     yield from _reset_around(_fake_gemini_server)
+
+
+@pytest.fixture
+def fake_website(_fake_website_server: Any) -> Iterator[Any]:
+    """A plain HTTP server answering a web page at every path (tests.fakes.website)."""
+    yield from _reset_around(_fake_website_server)

@@ -54,6 +54,7 @@ class FakeOpenAI(FakeServer):
 
     def error_body(self, error: HttpError, message: str) -> dict[str, Any]:
         kind, code = _ERROR_TYPES.get(error.status, ("server_error", None))
+        code = error.code or code
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
     async def list_models(self, request: Request) -> Response:

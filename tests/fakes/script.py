@@ -89,13 +89,18 @@ class HttpError:
 
     `{key}` in the message is replaced by the API key the request carried, and `{header:Name}`
     by that request header's value, to check that a secret echoed back by a server never
-    reaches a user.
+    reaches a user. A Python slice echoes part of it: `{key[:-2]}` (all but the last two
+    characters), `{key[10:22]}` (twelve from the middle), `{header:X-Token[2:]}`.
+
+    code: the provider's error code where its format has one (OpenAI's `error.code`, e.g.
+    "context_length_exceeded"); by default the one the fake gives that status.
     """
 
     status: int
     message: str = ""
     retry_after: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from starlette.routing import Route
 
 from tests.fakes.script import HttpError, Raw, Reply, ScriptItem, demo_reply
 
+_PLACEHOLDER = re.compile(
+    r"\{(?P<name>key|header:[\w-]+)(?P<slice>\[(?P<start>-?\d*):(?P<end>-?\d*)\])?\}"
+)
 # (bytes to send, whether it is a content chunk: a piece of text, reasoning or arguments)
 Frame = tuple[bytes, bool]
 
@@ -215,15 +218,24 @@ class FakeServer:
             return Response(item.body, status_code=item.status, media_type=item.content_type)
         return self.error_response(item, recorded)
 
+    def echoed(self, message: str, recorded: RecordedRequest) -> str:
+        """`message` with its {key} and {header:Name} placeholders (sliced or whole) filled
+        from the request (see HttpError)."""
+
+        def value(match: re.Match[str]) -> str:
+            name, start, end = match.group("name"), match.group("start"), match.group("end")
+            if name == "key":
+                secret = self.api_key_of(recorded)
+            else:
+                secret = recorded.headers.get(name.removeprefix("header:").lower(), "")
+            if match.group("slice") is None:
+                return secret
+            return secret[int(start) if start else None : int(end) if end else None]
+
+        return _PLACEHOLDER.sub(value, message)
+
     def error_response(self, error: HttpError, recorded: RecordedRequest) -> JSONResponse:
-        message = (error.message or self.default_error_message(error.status)).replace(
-            "{key}", self.api_key_of(recorded)
-        )
-        message = re.sub(
-            r"\{header:([\w-]+)\}",
-            lambda match: recorded.headers.get(match.group(1).lower(), ""),
-            message,
-        )
+        message = self.echoed(error.message or self.default_error_message(error.status), recorded)
         headers = dict(error.headers)
         if error.retry_after is not None:
             headers["retry-after"] = error.retry_after

@@ -1,7 +1,9 @@
 """The usage report: ledger totals for a period by day and provider, by user and by model.
 
 Everything is aggregated in the database, in three queries whatever the number of ledger
-rows. Days are calendar days in settings.TIME_ZONE, as for the daily budgets.
+rows. Days are calendar days in settings.TIME_ZONE, as for the daily budgets. A total that
+includes estimated calls (the provider reported no usage) is itself an estimate: the page
+marks it "≈".
 """
 
 from __future__ import annotations
@@ -52,10 +54,16 @@ class Totals:
     cost: Decimal = Decimal(0)
     calls_without_price: int = 0
     failed_calls: int = 0
+    estimated_calls: int = 0
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def estimated(self) -> bool:
+        """Some of these figures are estimates, not the providers' own counts."""
+        return self.estimated_calls > 0
 
     @property
     def priced_calls(self) -> int:
@@ -69,6 +77,7 @@ class Totals:
         self.cost += other.cost
         self.calls_without_price += other.calls_without_price
         self.failed_calls += other.failed_calls
+        self.estimated_calls += other.estimated_calls
 
 
 @dataclass
@@ -101,6 +110,7 @@ TOTALS = {
     "total_cost": Sum("cost"),
     "calls_without_price": Count("id", filter=Q(cost__isnull=True)),
     "failed_calls": Count("id", filter=~Q(outcome__in=["ok", "stopped", "interrupted"])),
+    "estimated_calls": Count("id", filter=Q(estimated=True)),
 }
 
 
@@ -113,6 +123,7 @@ def _totals(values: dict) -> Totals:
         cost=values["total_cost"] or Decimal(0),
         calls_without_price=values["calls_without_price"],
         failed_calls=values["failed_calls"],
+        estimated_calls=values["estimated_calls"],
     )
 
 

@@ -27,7 +27,11 @@ from prompts.request_numbers import object_id
 CSV_COLUMNS = [
     "time", "user", "conversation", "provider", "provider_key", "model", "input_tokens",
     "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "duration_ms", "outcome",
+    "estimated",
 ]  # fmt: skip
+# The `estimated` cell of a row whose tokens and cost are our estimate (the provider reported
+# no usage); the figures themselves stay plain numbers, so a spreadsheet can add them up.
+ESTIMATED_MARK = "≈"
 # A spreadsheet would run a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -93,6 +97,7 @@ async def _csv_lines(period: usage_report.Period) -> AsyncIterator[str]:
             "cost",
             "duration_ms",
             "outcome",
+            "estimated",
         )  # fmt: skip
     )
     async for row in rows.aiterator(chunk_size=2000):
@@ -111,6 +116,7 @@ async def _csv_lines(period: usage_report.Period) -> AsyncIterator[str]:
                 "" if row["cost"] is None else row["cost"],
                 row["duration_ms"],
                 _text(row["outcome"]),
+                ESTIMATED_MARK if row["estimated"] else "",
             ]
         )
 

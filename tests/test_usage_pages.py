@@ -259,8 +259,10 @@ async def test_csv_parses_back_to_the_page_totals(settings_manager, app_user, ot
     assert list(rows[0]) == [
         "time", "user", "conversation", "provider", "provider_key", "model", "input_tokens",
         "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "duration_ms", "outcome",
+        "estimated",
     ]  # fmt: skip
     assert len(rows) == 5
+    assert {r["estimated"] for r in rows} == {""}
     assert sum(int(r["total_tokens"]) for r in rows) == 13_000
     assert sum(int(r["input_tokens"]) for r in rows) == 7_300
     assert sum(Decimal(r["cost_usd"] or 0) for r in rows) == Decimal("0.0157")
@@ -274,6 +276,46 @@ async def test_csv_parses_back_to_the_page_totals(settings_manager, app_user, ot
     page = await client.get(USAGE, period)
     await sync_to_async(connections.close_all)()
     assert shown_total(page.content.decode(), "tokens") == "13,000"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_estimated_calls_are_marked_on_the_page_and_in_the_csv(
+    settings_manager, app_user, other_app_user
+):
+    def set_up() -> None:
+        ledger_row(app_user, today_at(9), input_tokens=1_000, output_tokens=500, cost="0.0063")
+        ledger_row(app_user, today_at(10), model="gpt-5-mini", input_tokens=2_000,
+                   output_tokens=40, cost="0.00058", outcome="stopped", estimated=True)
+        ledger_row(other_app_user, today_at(11), input_tokens=300, output_tokens=200)  # fmt: skip
+
+    await sync_to_async(set_up)()
+    client = AsyncClient()
+    await client.aforce_login(settings_manager)
+    page = (await client.get(USAGE, {"period": "7"})).content.decode()
+
+    about = '<span class="usage-estimated"'
+    totals = re.search(r'data-testid="usage-totals">(.*?)</dl>', page, re.S).group(1)
+    assert re.search(rf'data-total="tokens">{about}[^>]*>≈</span>.*?about </span>4,040<', totals)
+    assert 'data-total="calls">3<' in totals  # a count of calls is exact
+    assert "1 call reported no usage" in page
+    # By user: app-user's figures include the estimate, other-app-user's do not.
+    by_user = re.search(r'id="usage-by-user">(.*?)</table>', page, re.S).group(1)
+    app_row, other_row = re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", by_user, re.S)
+    assert app_row.startswith("app-user") and about in app_row
+    assert other_row.startswith("other-app-user") and about not in other_row
+    # By model: only gpt-5-mini had an estimated call.
+    by_model = re.search(r'id="usage-by-model">(.*?)</table>', page, re.S).group(1)
+    marked = [row.split("<", 1)[0] for row in re.findall(
+        r'<tr>\s*<th scope="row">(.*?)</tr>', by_model, re.S) if about in row]  # fmt: skip
+    assert marked == ["gpt-5-mini"]
+
+    _, body = await _get_csv(settings_manager, {"period": "7"})
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["model"], r["estimated"]) for r in rows] == [
+        ("gpt-5", ""), ("gpt-5-mini", "≈"), ("gpt-5", "")
+    ]
+    assert sum(int(r["total_tokens"]) for r in rows) == 4_040  # the figures stay numbers
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -42,7 +42,7 @@ def add_compatible_provider(name: str = "Ollama", **model_fields) -> CompatibleM
 
 def ledger_row(user, at: datetime, *, provider="OpenAI", provider_key="openai", model="gpt-5",
                input_tokens=0, output_tokens=0, cost: str | None = None, outcome="ok",
-               reasoning_tokens=0, duration_ms=100) -> UsageRecord:  # fmt: skip
+               reasoning_tokens=0, duration_ms=100, estimated=False) -> UsageRecord:  # fmt: skip
     record = UsageRecord.objects.create(
         user=user,
         provider=provider,
@@ -54,6 +54,7 @@ def ledger_row(user, at: datetime, *, provider="OpenAI", provider_key="openai", 
         cost=Decimal(cost) if cost is not None else None,
         duration_ms=duration_ms,
         outcome=outcome,
+        estimated=estimated,
     )
     # created_at is auto_now_add: move the row to the wanted time afterwards.
     UsageRecord.objects.filter(pk=record.pk).update(created_at=at)

@@ -79,7 +79,9 @@ class FakeOpenAI(FakeServer):
         if not isinstance(item, Reply):
             return self.immediate_response(item, recorded)
         body = recorded.body or {}
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = item.report_usage and bool(
+            (body.get("stream_options") or {}).get("include_usage")
+        )
         return self.sse(item, self._chat_frames(item, body.get("model", ""), include_usage))
 
     async def _chat_frames(

@@ -35,6 +35,8 @@ class Reply:
     drop_after: after that many content chunks, cut the connection (no clean end).
     stream_error: end with the provider's in-stream error event carrying this message
       (e.g. Anthropic's `overloaded_error`), after the content.
+    report_usage: False sends no usage at all, even when asked for (chat completions: what
+      llama.cpp's server does with `stream_options.include_usage`).
     A content chunk is one piece of reasoning, text or tool-call arguments.
     """
 
@@ -51,6 +53,7 @@ class Reply:
     stall: float = 0.0
     drop_after: int | None = None
     stream_error: str | None = None
+    report_usage: bool = True
     signature: str = "c2lnbmF0dXJl"  # Anthropic thinking signature / Gemini thought signature
 
     def __post_init__(self) -> None:

@@ -356,6 +356,16 @@ def test_an_origin_of_another_scheme_or_port_is_refused(asgi_server, mcp_on, tok
         assert post_initialize(asgi_server, headers).status_code == 403, origin
 
 
+def test_behind_a_tls_proxy_this_sites_origin_is_its_https_origin(
+    asgi_server, mcp_on, token, settings
+):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"}
+    https_origin = asgi_server.url.replace("http:", "https:")
+    assert post_initialize(asgi_server, {**headers, "Origin": https_origin}).status_code == 200
+    assert post_initialize(asgi_server, {**headers, "Origin": asgi_server.url}).status_code == 403
+
+
 def test_origins_in_csrf_trusted_origins_are_served(asgi_server, mcp_on, token, settings):
     settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com", "https://*.tools.example"]
     served = ["https://app.example.com", "https://chat.tools.example", "https://tools.example"]

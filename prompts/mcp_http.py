@@ -20,7 +20,7 @@ import json
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
+from http.client import responses
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -225,7 +225,7 @@ class _JsonErrors:
                 for name, value in self._held.get("headers", [])
                 if name.lower() not in {b"content-type", b"content-length"}
             ]
-            text = self._body.decode("utf-8", "replace").strip() or HTTPStatus(status).phrase
+            text = self._body.decode("utf-8", "replace").strip() or responses.get(status, "Error")
             code = types.INTERNAL_ERROR if status >= 500 else types.INVALID_REQUEST
             await _error(self.send, status, code, text, kept)
             return

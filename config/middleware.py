@@ -9,8 +9,8 @@ view runs and again before the first byte of a streamed answer leaves. These hoo
 and write headers, cookies and lazy objects, so here they run on the loop. The two that can
 reach the database go to a thread when, and only when, they have something to store: a
 changed session, and messages to keep for the next page; so does the CSRF check of a body
-large enough to be parsed through files (uploads). Under WSGI (and Django's test client)
-nothing changes.
+large enough to be parsed through files (uploads), or of any request when the project has a
+CSRF_FAILURE_VIEW of its own. Under WSGI (and Django's test client) nothing changes.
 
 This relies on CSRF tokens in a cookie (Django's default; CSRF_USE_SESSIONS would read the
 session on the loop, and the config.E001 check refuses it).
@@ -23,7 +23,7 @@ the same way and lets every other request stay on the loop.
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.conf import settings
+from django.conf import global_settings, settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
@@ -100,13 +100,18 @@ class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
             check = self.process_view
 
             async def process_view(request, callback, callback_args, callback_kwargs):
-                if _big_body(request):  # parsing the form writes uploads to disk: a thread
+                if _big_body(request) or _own_failure_view():
                     return await sync_to_async(check)(
                         request, callback, callback_args, callback_kwargs
                     )
                 return check(request, callback, callback_args, callback_kwargs)
 
             self.process_view = process_view
+
+
+def _own_failure_view() -> bool:
+    """A project's CSRF_FAILURE_VIEW, which may read the database (Django's renders a template)."""
+    return settings.CSRF_FAILURE_VIEW != global_settings.CSRF_FAILURE_VIEW
 
 
 def _big_body(request) -> bool:

@@ -1,8 +1,8 @@
 """How a worker serves Django over ASGI (config/handler.py, config/middleware.py):
 requests' synchronous work shares a few long-lived threads, and the handler runs the
 event-loop versions of the stock middleware listed in MIDDLEWARE. The CSRF and session tests
-run both ways: with the loop versions and with Django's stock ASGI path (the apps work
-without the project's speed layer)."""
+(and a project's own CSRF failure view) run both ways: with the loop versions and with
+Django's stock ASGI path (the apps work without the project's speed layer)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import threading
 import logging
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
 from django.db import connection
 from django.middleware.csrf import get_token
+from django.http import HttpResponseForbidden
 from django.test import Client
 from django.urls import reverse
 
@@ -145,3 +147,25 @@ async def test_under_asgi_signing_in_saves_the_session_and_the_next_page_is_sign
     page = await client.get(reverse("assistant:index"))
     assert page.status_code == 200
     assert Client().get(reverse("assistant:index")).status_code == 302  # no session, no page
+
+
+def csrf_failure_counting_users(request, reason: str = "") -> HttpResponseForbidden:
+    """A project's own CSRF_FAILURE_VIEW that reads the database."""
+    return HttpResponseForbidden(f"Refused; {get_user_model().objects.count()} accounts exist.")
+
+
+@both_middleware
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_a_csrf_failure_view_that_reads_the_database_answers(
+    app_user, settings, middleware
+):
+    settings.CSRF_FAILURE_VIEW = "tests.test_asgi_handler.csrf_failure_counting_users"
+    conversation = await Conversation.objects.acreate(user=app_user, title="Keep me")
+    client = async_client(middleware, enforce_csrf_checks=True)
+    await client.aforce_login(app_user)
+
+    refused = await client.post(reverse("assistant:rename", args=[conversation.pk]), {"title": "x"})
+    assert refused.status_code == 403
+    assert refused.content == b"Refused; 1 accounts exist."
+    await conversation.arefresh_from_db()
+    assert conversation.title == "Keep me"

@@ -146,6 +146,8 @@ def _raise_price(match: re.Match[str], results: list[tuple[str, Any]]) -> Reply:
     if "updated" in result:
         return _answer(f"Done: “{title}” now costs {price}.")
     books = result.get("items", [])
+    exact = [b for b in books if str(b.get("title", "")).casefold() == title.casefold()]
+    books = exact or books
     if len(books) != 1:
         found = ", ".join(f"“{b['title']}”" for b in books) or "no book"
         return _answer(f"I found {found} for “{title}”; tell me which one exactly.")

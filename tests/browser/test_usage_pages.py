@@ -124,3 +124,19 @@ def test_chat_shows_the_tokens_left_and_the_budget_refusal(page, app_user, fake_
     assert violations == []
     if path := os.environ.get("USAGE_SCREENSHOT"):
         page.screenshot(path=path.replace(".png", "-chat.png"))
+
+
+def test_totals_with_estimated_calls_show_the_approximate_sign(page, settings_manager, app_user):
+    now = timezone.now()
+    ledger_row(app_user, now, input_tokens=1_000, output_tokens=200)
+    ledger_row(app_user, now, input_tokens=3_000, output_tokens=40, estimated=True)
+    log_in(page, "manager")
+
+    page.goto("/settings/ai/usage/?period=7")
+
+    total = page.locator('[data-total="tokens"]')
+    assert total.locator(".usage-estimated").is_visible()
+    assert total.locator(".usage-estimated").inner_text() == "≈"
+    assert total.text_content() == "≈about 4,240"  # read aloud as "about 4,240"
+    assert page.get_by_test_id("usage-estimated-note").is_visible()
+    assert not page.locator('[data-total="calls"] .usage-estimated').count()

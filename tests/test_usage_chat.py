@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from decimal import Decimal
 
 import httpx
@@ -30,12 +29,6 @@ SEND = "/assistant/messages/"
 HUNDRED_TOKENS = Reply(text="Here you are.", chunk_size=4, input_tokens=20, output_tokens=80)
 
 
-def _history(user, calls: int = 5) -> None:
-    """Yesterday's calls of 100 tokens each: the admission's estimate for this user."""
-    for _ in range(calls):
-        ledger_row(user, timezone.now() - timedelta(days=1), input_tokens=20, output_tokens=80)
-
-
 def _browser_session(server_url: str, user) -> tuple[dict[str, str], dict[str, str]]:
     """Cookies and headers of a signed-in browser: session cookie, CSRF cookie and token."""
     client = Client()
@@ -54,8 +47,8 @@ def test_twenty_concurrent_messages_only_the_budgets_worth_reach_the_provider(
     connection, as on a server with many workers."""
     model = add_local_provider(fake_openai)
     configure(settings=settings, daily_token_budget=500)  # five messages of 100 tokens
-    _history(app_user)
-    # Slow answers: all twenty are in flight together.
+    # Slow answers: all twenty are in flight together. Each reserves its input and the
+    # model's max output, more than the whole budget: they run one at a time.
     fake_openai.default = Reply(
         text="Here you are, in pieces.", chunk_size=2, delay=0.05, input_tokens=20, output_tokens=80
     )

@@ -219,6 +219,25 @@ def test_a_number_that_is_not_one_is_refused_in_place(client, objects, reader, v
         assert FORM_ERROR.search(body), body[:500]  # the error shows on the page
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", ["٣", "-1", "1.0", " 1"])
+@pytest.mark.parametrize(
+    "field", ["providers-TOTAL_FORMS", "providers-INITIAL_FORMS", "providers-0-models-TOTAL_FORMS"]
+)
+def test_a_row_count_that_int_would_take_is_a_form_error_on_the_page(
+    client, objects, field, count
+):
+    before = _state()
+    posted = open_form(client).post()
+    posted[field] = [count]
+
+    response = client.post(SETTINGS_URL, posted)
+
+    assert response.status_code == 400
+    assert "The form&#x27;s row counts are damaged; reload the page." in response.text
+    assert _state() == before
+
+
 # Numbers in paths ----------------------------------------------------------------------------
 
 

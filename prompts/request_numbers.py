@@ -14,7 +14,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-# The largest value a BigAutoField (and any integer column) holds on every database.
+# The largest id a BigAutoField holds (a signed 64-bit integer, on every database).
 MAX_ID = 2**63 - 1
 _MAX_DIGITS = len(str(MAX_ID))
 

@@ -154,6 +154,7 @@
     403: "This page is out of date or your session ended. Reload the page and try again.",
     404: "That conversation or message no longer exists. Reload the page to see what is left.",
     500: "Something went wrong on the server. Try again in a moment.",
+    other: "The server could not take this request. Reload the page and try again.",
   };
 
   function showComposerError(text) {
@@ -170,21 +171,26 @@
     const source = event.target;
     const status = event.detail && event.detail.ctx && event.detail.ctx.response.status;
     if (!(source instanceof Element) || !source.closest("#chat")) return;
-    if (status === 403 || status === 404) showComposerError(GENERIC_ERRORS[status]);
+    if (status === 403) showComposerError(GENERIC_ERRORS[403]);
     else if (status >= 500) showComposerError(GENERIC_ERRORS[500]);
   });
 
   // htmx 4 swaps error answers like any other. Our refusals are partials for the chat; an
-  // error page (a whole document: 403, 404, 500) would replace the chat, or the panel's
-  // content, with a page without its styles, so it is not swapped: the message above says
-  // what happened and the chat stays as it was.
+  // error page (a whole document: Django's 400, 403, 404, 500) would replace the chat, or
+  // the panel's content, with a page without its styles. It is not swapped: the message box
+  // says what happened and the chat stays as it was.
   const WHOLE_DOCUMENT = /^\s*<(!doctype|html[\s>])/i;
 
   document.addEventListener("htmx:before:swap", (event) => {
     const source = event.target;
     const ctx = event.detail && event.detail.ctx;
     if (!(source instanceof Element) || !source.closest("#chat") || !ctx) return;
-    if (ctx.response.status >= 400 && WHOLE_DOCUMENT.test(ctx.text || "")) event.preventDefault();
+    const status = ctx.response.status;
+    if (status < 400 || !WHOLE_DOCUMENT.test(ctx.text || "")) return;
+    event.preventDefault();
+    if (status !== 403 && status < 500) {
+      showComposerError(GENERIC_ERRORS[status] || GENERIC_ERRORS.other);
+    }
   });
 
   document.addEventListener("htmx:sse:error", (event) => {

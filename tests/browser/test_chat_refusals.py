@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from ai_settings.models import CompatibleProvider
+from ai_settings.models import AISettings, CompatibleProvider
 from assistant.chat import MAX_MESSAGE_CHARS
 from assistant.models import Conversation, Message
+from prompts.models import Prompt, PromptCollection
 from tests.browser.conftest import log_in
 from tests.chat_setup import add_local_provider, bump
 from tests.fakes.script import Reply
@@ -192,3 +193,28 @@ def test_an_expired_form_in_the_panel_leaves_the_chat_as_it_was(page, app_user, 
     assert chat.get_by_label("Title").input_value() == "Holiday"
     conversation.refresh_from_db()
     assert conversation.title == "Trip plans"
+
+
+def test_a_prompt_unpublished_meanwhile_is_refused_where_its_fields_go(
+    page, app_user, fake_openai
+):
+    """A 404 of ours (a partial) is shown where it belongs, not taken for an error page."""
+    add_local_provider(fake_openai)
+    collection = PromptCollection.objects.create(name="Team")
+    prompt = Prompt.objects.create(
+        collection=collection, name="translate", status=Prompt.Status.PUBLISHED
+    )
+    AISettings.objects.filter(pk=1).update(prompts_collection=collection)
+    bump()
+    log_in(page, "app-user")
+    chat = open_surface(page, "page")
+    chat.get_by_role("button", name="Prompts").click()
+    choice = chat.get_by_role("button", name="translate")
+    choice.wait_for()
+    Prompt.objects.filter(pk=prompt.pk).update(status=Prompt.Status.DRAFT)
+    choice.click()
+
+    refusal = chat.locator("#prompt-fields").get_by_role("alert")
+    refusal.wait_for()
+    assert "translate" in refusal.inner_text()
+    assert chat.locator("#chat-form-error").inner_text() == ""

@@ -38,9 +38,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
     from ai_settings import current
+    from assistant.providers import redaction
 
     cache.clear()
     current.forget()
+    redaction.forget()  # each test's secrets are its own: none redacted from the next test
     yield
     cache.clear()
     current.forget()

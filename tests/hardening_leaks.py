@@ -15,9 +15,11 @@ from ai_settings.models import AISettings, CompatibleProvider
 from tests.settings_page import URL, form_data, open_form
 
 # Distinctive, and shaped like the real thing where the provider has a shape (sk-…, AIza…);
-# the compatible ones have no known shape, so only exact-value redaction can hide them.
+# the compatible ones have no known shape, so only the redaction of their runs can hide them.
+# No label in them: any eight characters of a key in a row are redacted from provider text,
+# and a key holding "anthropic" would take "nthropic" out of "Anthropic".
 OPENAI_KEY = "sk-" "proj-LEAKopenai7Qx2Vb9Nc4Hd1Kz8Wm3Rt5"
-ANTHROPIC_KEY = "sk-ant-" "api03-LEAKanthropic3Oo9Ii8Uu7Yy6"
+ANTHROPIC_KEY = "sk-ant-" "api03-LEAKsonnet3Oo9Ii8Uu7Yy6"
 GOOGLE_KEY = "AIza" "SyLEAKgoogle4Hh5Jj6Kk7Ll8Zz9Xx0"
 COMPAT_ONE_KEY = "lmstudio-LEAKcompatone2Ee3Rr4Tt5Yy6"
 COMPAT_TWO_KEY = "mistral-LEAKcompattwo6Uu7Ii8Oo9Pp0"

@@ -28,6 +28,7 @@ from tests.hardening_leaks import (
     GOOGLE_KEY,
     HEADER_VALUE,
     OPENAI_KEY,
+    SECRETS,
     Configured,
     LeakScan,
     configure_through_the_page,
@@ -329,6 +330,58 @@ def test_every_admin_page_and_the_error_pages_never_show_a_key(
 
     request = admin_client.get(URL).wsgi_request
     scan.add("the 500 page", server_error(request).content)
+    assert_no_leaks(scan, logs, capfd)
+
+
+# Partial echoes: a server that sends back part of a key or header -----------------------------
+
+PARTIAL_ECHOES = {
+    "key-minus-last-two": "Invalid key {key[:-2]}",
+    "middle-twelve": "Key …{key[10:22]}… is not valid",
+    "header-minus-first-two": "Unknown gateway token {header:X-Gateway-Token[2:]}",
+}
+
+
+def _runs_of_eight(secret: str) -> list[str]:
+    """Every 8 characters in a row of the secret, but those of lower-case letters only: the
+    secrets hold ordinary words ("anthropic") that logger names and URLs hold too."""
+    runs = [secret[i : i + 8] for i in range(len(secret) - 7)]
+    return [run for run in runs if not (run.isalpha() and run.islower())]
+
+
+@pytest.mark.parametrize("shape", list(PARTIAL_ECHOES))
+def test_partial_echoes_of_keys_and_headers_never_reach_the_chat_or_the_logs(
+    admin_client, configured, fakes, scan, logs, capfd, caplog, shape
+):
+    import logging
+    from html import unescape
+
+    echo = PARTIAL_ECHOES[shape]
+    # Only the compatible provider sends the custom header.
+    providers = ["compat_one"] if shape.startswith("header") else list(configured.all())
+    shown = []
+    with caplog.at_level(logging.DEBUG):
+        for provider in providers:
+            key = KEY_OF[provider]
+            partial = key[:-2] if shape == "key-minus-last-two" else key[10:22]
+            fakes[provider].script(
+                HttpError(400, echo),
+                Reply(text="Half", chunk_size=4, stream_error=f"overloaded for {partial}"),
+            )
+            for number in range(2):
+                label = f"chat, {provider}, {shape} #{number}"
+                model = configured.all()[provider]
+                html = _send(admin_client, scan, label, message=f"Q{number}", model=model)
+                answer = Message.objects.filter(role="assistant").latest("id")
+                assert answer.status == "error", (label, html[-300:])
+                scan.add(f"{label}: stored error", answer.error_message)
+                shown += [(label, unescape(html)), (f"{label}: stored", answer.error_message)]
+            assert "[redacted]" in shown[-4][1] and "[redacted]" in shown[-3][1]
+    shown.append(("caplog", caplog.text))
+    for name, secret in SECRETS.items():
+        for run in _runs_of_eight(secret):
+            leaked = [label for label, text in shown if run in text]
+            assert not leaked, f"{run!r} of the {name} in {leaked}"
     assert_no_leaks(scan, logs, capfd)
 
 

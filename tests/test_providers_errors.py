@@ -135,7 +135,7 @@ def test_redact_removes_any_run_of_eight_characters_of_a_secret(echo):
 
 
 def test_redact_leaves_seven_characters_and_unrelated_text_alone():
-    text = f"model gpt-5-mini, prefix {HEADER[:7]}, request 0123456789"
+    text = f"model gpt-5-mini, prefix {HEADER[:7]}, request 42"
 
     assert redact(text, [HEADER]) == text
 

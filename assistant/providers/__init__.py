@@ -38,7 +38,6 @@ def _cache_key(connection: ProviderConnection, timeouts: Timeouts) -> tuple[Any,
 
 
 def _build(connection: ProviderConnection, timeouts: Timeouts) -> ProviderAdapter:
-    redaction.remember(connection)  # whatever its SDK logs, the secrets are scrubbed
     if connection.kind == "openai":
         from assistant.providers.openai_responses import ResponsesAdapter
 
@@ -60,6 +59,7 @@ def _build(connection: ProviderConnection, timeouts: Timeouts) -> ProviderAdapte
 
 def get_adapter(connection: ProviderConnection) -> ProviderAdapter:
     """The adapter for this connection, built once and shared by all requests."""
+    redaction.remember(connection)  # whatever its SDK logs or its server says, scrubbed
     timeouts = Timeouts.from_settings()
     key = _cache_key(connection, timeouts)
     with _lock:

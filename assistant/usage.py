@@ -224,8 +224,8 @@ class Admission:
 
 
 class Refused(Exception):
-    """A message (or a further call of its turn) that the rate limit or the budget does not
-    admit. Raised before anything is stored or sent; `admission` says why."""
+    """A message that the rate limit or the budget does not admit, raised by the chat before
+    anything is stored or sent; `admission` says why."""
 
     def __init__(self, admission: Admission) -> None:
         super().__init__(admission.message)
@@ -251,8 +251,8 @@ def _refuse(user_id: int, reason: str, message: str, retry_after: int, budget=No
 
 
 def _lock_user(user_id: int, now: datetime) -> None:
-    """The first statement of an admission transaction, a write: it waits for any other
-    admission of this user (a row lock on PostgreSQL, the write lock on SQLite)."""
+    """Taken first in every admission, a write: it waits for any other admission of this
+    user to commit (a row lock on PostgreSQL, the write lock on SQLite)."""
     if not UsageLock.objects.filter(user_id=user_id).update(locked_at=now):
         # First admission: create the row, then lock it. Concurrent creators that lost the
         # insert race must still take the row lock, or they would all run at once.

@@ -213,10 +213,10 @@ async def test_resume_reserves_its_own_request_and_covers_the_call_after_the_too
 ):
     await sync_to_async(configure)(settings=settings, daily_token_budget=1_000_000)
     doomed = await PromptCollection.objects.acreate(name="Old stuff")
-    fake_openai.script(
-        Reply(tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]})]),
-        Reply(text="Deleted.", delay=0.05),
-    )  # fmt: skip
+    delete = Call(
+        "items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]}
+    )
+    fake_openai.script(Reply(tool_calls=[delete]), Reply(text="Deleted.", delay=0.05))
     await read_events(await tools_client.post(SEND, {"message": LARGE, "model": local_model}))
     call = await ToolCall.objects.aget()
     await tools_client.post(f"/assistant/tool-calls/{call.pk}/approve/")

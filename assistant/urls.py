@@ -1,13 +1,19 @@
+"""The assistant's URLs. A project mounts all three apps with one include:
+
+    path("", include("assistant.urls"))
+
+Settings → AI (and usage) at settings/ai/, the chat at assistant/, API tokens and the prompt
+picker at prompts/. The MCP server is not here: it is an ASGI app (assistant.mcp.asgi).
+"""
+
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from assistant import views
 from assistant.tools import views as tool_views
 
-app_name = "assistant"
-
-urlpatterns = [
+chat_patterns = [
     path("", views.index, name="index"),
     path("panel/", views.panel, name="panel"),
     path("new/", views.new_conversation, name="new"),
@@ -39,4 +45,10 @@ urlpatterns = [
         {"decision": "dismiss"},
         name="tool_dismiss",
     ),
+]
+
+urlpatterns = [
+    path("settings/ai/", include("ai_settings.urls")),
+    path("assistant/", include((chat_patterns, "assistant"))),
+    path("prompts/", include("prompts.urls")),
 ]

@@ -53,6 +53,11 @@ PROVIDER_IDLE_TIMEOUT = env.float("PROVIDER_IDLE_TIMEOUT", default=120.0)
 SYNC_THREADS = env.int("SYNC_THREADS", default=4)
 
 INSTALLED_APPS = [
+    # The assistant's apps come before django.contrib.admin: their admin/base_site.html adds
+    # the chat panel to the admin.
+    "ai_settings",
+    "assistant",
+    "prompts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -62,9 +67,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "csp",
-    "ai_settings",
-    "assistant",
-    "prompts",
     "config",
     "config.demo_shop",
 ]
@@ -166,7 +168,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

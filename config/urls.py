@@ -11,9 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("settings/ai/", include("ai_settings.urls")),
-    path("assistant/", include("assistant.urls")),
-    path("prompts/", include("prompts.urls")),
+    path("", include("assistant.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -50,7 +50,7 @@ class PromptAdmin(admin.ModelAdmin):
     ]
 
     class Media:
-        css = {"all": ["css/prompts-admin.css"]}
+        css = {"all": ["prompts/css/prompts-admin.css"]}
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("messages")

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @both_middleware
 async def test_stylesheet_is_served_under_asgi(middleware):
-    response = await async_client(middleware).get("/static/css/app.css")
+    response = await async_client(middleware).get("/static/assistant/css/app.css")
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
@@ -24,7 +24,7 @@ async def test_stylesheet_is_served_under_asgi(middleware):
 @override_settings(DEBUG=True, WHITENOISE_AUTOREFRESH=True, WHITENOISE_USE_FINDERS=True)
 @both_middleware
 async def test_stylesheet_is_served_from_the_finders_in_debug(middleware):
-    response = await async_client(middleware).get("/static/css/chat.css")
+    response = await async_client(middleware).get("/static/assistant/css/chat.css")
 
     assert response.status_code == 200
     assert b"{" in response.getvalue()

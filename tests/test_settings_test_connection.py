@@ -319,6 +319,11 @@ NOT_PROVIDERS = [
             content_type="application/json"),
         id="a-json-404",
     ),
+    pytest.param(
+        Raw(b'{"detail": "Welcome to our intranet: sign in first"}', status=401,
+            content_type="application/json"),
+        id="another-apis-json-error",
+    ),
 ]  # fmt: skip
 
 

@@ -154,9 +154,8 @@ def _audited_address(url: str | None, label: str) -> str:
     if not url:
         return f"{label}'s default address"
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 async def run(page: SettingsPage, target: str, user: Any) -> ConnectionResult:

@@ -70,6 +70,7 @@ def validate_base_url(value: str) -> None:
     message = "Enter an http:// or https:// URL, e.g. http://localhost:11434/v1."
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 — raises ValueError for a port that is not a number
     except ValueError:
         raise ValidationError(message, code="invalid") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or WHITESPACE.search(value):

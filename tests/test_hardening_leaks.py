@@ -385,6 +385,24 @@ def test_partial_echoes_of_keys_and_headers_never_reach_the_chat_or_the_logs(
     assert_no_leaks(scan, logs, capfd)
 
 
+def test_a_gateway_echoing_another_providers_stored_key_is_redacted_from_the_chat(
+    admin_client, configured, fakes, scan, logs, capfd
+):
+    """The chat redacts every stored key and header value, not only its own provider's."""
+    middle = OPENAI_KEY[10:22]
+    fakes["compat_two"].script(HttpError(400, f"fallback route failed with key {middle}"))
+
+    html = _send(admin_client, scan, "chat, compat_two", message="Hi", model=configured.compat_two)
+
+    answer = Message.objects.filter(role="assistant").latest("id")
+    assert answer.error_message == (
+        "Second LLM rejected the request (HTTP 400): fallback route failed with key [redacted]."
+    )
+    assert middle not in html and "[redacted]" in html
+    scan.add("stored error", answer.error_message)
+    assert_no_leaks(scan, logs, capfd)
+
+
 # MCP ------------------------------------------------------------------------------------------
 
 

@@ -36,7 +36,9 @@ def test_redact_removes_key_query_parameters_and_bearer_tokens():
 
 
 def test_redact_removes_key_shaped_strings_that_are_not_ours():
-    cleaned = redact("old key sk-ant-" "api03-AbCdEfGhIjKlMnOp and AIza" "SyA1234567890abcdefghijklmnop")
+    cleaned = redact(
+        "old key sk-ant-" "api03-AbCdEfGhIjKlMnOp and AIza" "SyA1234567890abcdefghijklmnop"
+    )
 
     assert "AbCdEfGhIjKlMnOp" not in cleaned and "AIzaSyA1234567890" not in cleaned
 

@@ -291,6 +291,17 @@ def test_the_audit_log_shows_no_password_or_query_of_a_base_url(admin_client, fa
     )
 
 
+def test_a_base_url_with_a_port_that_is_not_a_number_is_a_readable_error(admin_client):
+    form = open_form(admin_client)
+    form = form_data(admin_client.post(URL, form.post("add_provider:")).text)
+    form.set("providers-0-base_url", "http://127.0.0.1:port/v1")
+    form.set("providers-0-models-0-model_id", "m")
+
+    html = unescape(press_test_connection(admin_client, form, "providers-0").text)
+
+    assert "Base URL: Enter an http:// or https:// URL" in html
+
+
 NOT_PROVIDERS = [
     pytest.param(None, id="a-web-page"),
     pytest.param(
@@ -307,6 +318,11 @@ NOT_PROVIDERS = [
         Raw(b'{"detail": "Welcome to our intranet: Not Found"}', status=404,
             content_type="application/json"),
         id="a-json-404",
+    ),
+    pytest.param(
+        Raw(b'{"detail": "Welcome to our intranet: sign in first"}', status=401,
+            content_type="application/json"),
+        id="another-apis-json-error",
     ),
 ]  # fmt: skip
 

@@ -168,9 +168,16 @@ def _model_ids(response: httpx2.Response) -> list[str] | None:
 
 
 def _speaks_openai(exc: openai.APIStatusError) -> bool:
-    """Whether an error answer to `GET /models` came from an OpenAI-compatible API: a JSON
-    error, not a web page, and not a 404 (no models endpoint at this Base URL)."""
-    return exc.status_code != 404 and "json" in exc.response.headers.get("content-type", "")
+    """Whether an error answer to `GET /models` came from an OpenAI-compatible API: not a 404
+    (no models endpoint at this Base URL), and a JSON error in the OpenAI shape
+    ({"error": …}, or vLLM's {"object": "error", …}) rather than a web page or another API's."""
+    if exc.status_code == 404 or "json" not in exc.response.headers.get("content-type", ""):
+        return False
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and ("error" in body or body.get("object") == "error")
 
 
 async def list_model_ids(client: openai.AsyncOpenAI, connection: ProviderConnection) -> list[str]:

@@ -33,7 +33,10 @@ MIN_RUN = 8
 _SECRET_PATTERNS = (
     ("key=", re.compile(r"(?i)([?&](?:key|api_key|api-key)=)[^&\s'\"]+")),
     ("bearer", re.compile(r"(?i)(bearer\s+)[^\s'\"]+")),
-    ("api-key", re.compile(r"(?i)((?:x-api-key|x-goog-api-key|api-key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")),
+    (
+        "api-key",
+        re.compile(r"(?i)((?:x-api-key|x-goog-api-key|api-key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    ),
     ("sk-", re.compile(r"()\b(?:sk|sk-ant|sk-proj)-[A-Za-z0-9_\-]{8,}")),
     ("aiza", re.compile(r"()\bAIza[0-9A-Za-z_\-]{20,}")),
 )
@@ -58,7 +61,9 @@ QUARTER = MIN_RUN // 2
 
 def _slices(secrets: frozenset[str], size: int) -> frozenset[str]:
     return frozenset(
-        secret[start : start + size] for secret in secrets for start in range(len(secret) - size + 1)
+        secret[start : start + size]
+        for secret in secrets
+        for start in range(len(secret) - size + 1)
     )
 
 

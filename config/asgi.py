@@ -1,4 +1,5 @@
-"""ASGI entry point: Django, with the MCP server mounted beside it at /mcp."""
+"""ASGI entry point: Django on the project's laned handler (config/handler.py), with the MCP
+server mounted in front of it at /mcp (assistant.mcp.asgi, as any project mounts it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from config.handler import get_asgi_application  # noqa: E402
 
 django_application = get_asgi_application(settings.SYNC_THREADS)
 
-from prompts.mcp_http import McpApp  # noqa: E402  (needs Django set up first)
+from assistant.mcp.asgi import with_mcp  # noqa: E402  (needs Django set up first)
 
 
 def _warm_up() -> None:
@@ -28,37 +29,4 @@ def _warm_up() -> None:
 
 _warm_up()
 
-class Dispatcher:
-    """/mcp and every path under it to the MCP app (which answers JSON, never Django's HTML
-    pages), everything else to Django; answers ASGI lifespan itself (Django does not speak it)
-    and stops the MCP session manager on shutdown."""
-
-    def __init__(self, django_app, mcp_app: McpApp) -> None:
-        self.django_app = django_app
-        self.mcp_app = mcp_app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http" and _is_mcp(scope["path"]):
-            await self.mcp_app(scope, receive, send)
-        else:
-            await self.django_app(scope, receive, send)
-
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})  # MCP starts on first use
-            elif message["type"] == "lifespan.shutdown":
-                await self.mcp_app.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-
-def _is_mcp(path: str) -> bool:
-    return path == "/mcp" or path.startswith("/mcp/")
-
-
-mcp_application = McpApp()
-application = Dispatcher(django_application, mcp_application)
+application = with_mcp(django_application)

@@ -94,7 +94,7 @@ MANAGE_CHANGE = Rule(
 )
 
 MCP = Rule(
-    "a personal access token (prompts.mcp_http): any account may hold one",
+    "a personal access token (assistant.mcp.http): any account may hold one",
     {**_all(OK), "anonymous": 401},  # the anonymous request carries no token
     ai_off=_all(404),
     mcp_off=_all(404),

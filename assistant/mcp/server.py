@@ -24,14 +24,14 @@ from prompts.rendering import MissingVariableError, render, variables
 
 SERVER_NAME = "django-ai-assistant"
 SYSTEM_PROMPT_TOOL = "system-prompt"
-USER_STATE_KEY = "mcp_user"  # set on the ASGI scope's "state" by prompts.mcp_http
+USER_STATE_KEY = "mcp_user"  # set on the ASGI scope's "state" by assistant.mcp.http
 
 
 def request_user(ctx: ServerRequestContext[Any, Any]) -> Any:
-    """The token owner, authenticated by prompts.mcp_http before the SDK saw the request."""
+    """The token owner, authenticated by assistant.mcp.http before the SDK saw the request."""
     request = ctx.request
     user = None if request is None else request.scope.get("state", {}).get(USER_STATE_KEY)
-    if user is None:  # unreachable through prompts.mcp_http, which refuses unauthenticated calls
+    if user is None:  # unreachable through assistant.mcp.http, which refuses unauthenticated calls
         raise MCPError(types.INVALID_REQUEST, "Authentication required.")
     return user
 

@@ -35,7 +35,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import Message, Receive, Scope, Send
 
 from ai_settings.current import aget_current
-from prompts.mcp_server import USER_STATE_KEY, build_server
+from assistant.mcp.server import USER_STATE_KEY, build_server
 from prompts.tokens import aauthenticate
 
 WWW_AUTHENTICATE = 'Bearer realm="mcp"'

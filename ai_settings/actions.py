@@ -10,8 +10,9 @@ from typing import Any
 from django.http import QueryDict
 
 from ai_settings import catalog, presets
+from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
 from ai_settings.forms import BUILTIN_KINDS
-from ai_settings.page import PROVIDERS_PREFIX, default_system_prompt
+from ai_settings.page import PROVIDERS_PREFIX
 from prompts.request_numbers import whole_number
 
 MODEL_ROW_DEFAULTS = {
@@ -92,7 +93,7 @@ def allow_model(data: QueryDict, argument: str) -> Outcome:
 
 
 def start_from_default(data: QueryDict) -> Outcome:
-    data["custom_system_prompt"] = default_system_prompt()
+    data["custom_system_prompt"] = DEFAULT_SYSTEM_PROMPT
     return Outcome("The default system prompt is in the field: edit it and save.")
 
 

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 
 from ai_settings import catalog
 from ai_settings.catalog import AvailableModel
+from ai_settings.conf import app_settings
 from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.models import AISettings, CompatibleProvider
 
@@ -59,12 +60,10 @@ def _usable_secret(value: str) -> str:
 
 
 def _build(row: AISettings) -> CurrentSettings:
-    from django.conf import settings as django_settings
-
     base_urls = {
-        catalog.OPENAI: django_settings.OPENAI_BASE_URL,
-        catalog.ANTHROPIC: django_settings.ANTHROPIC_BASE_URL,
-        catalog.GOOGLE: django_settings.GOOGLE_BASE_URL,
+        catalog.OPENAI: app_settings.OPENAI_BASE_URL,
+        catalog.ANTHROPIC: app_settings.ANTHROPIC_BASE_URL,
+        catalog.GOOGLE: app_settings.GOOGLE_BASE_URL,
     }
     allowed = {
         catalog.OPENAI: row.openai_allowed_models,

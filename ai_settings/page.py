@@ -349,9 +349,3 @@ class SettingsPage:
                 count += sum(len(f.errors) for f in formset.forms)
                 count += len(formset.non_form_errors())
         return count
-
-
-def default_system_prompt() -> str:
-    from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
-
-    return DEFAULT_SYSTEM_PROMPT

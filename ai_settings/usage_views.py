@@ -21,7 +21,7 @@ from ai_settings import charts, usage_report
 from ai_settings.access import manage_ai_settings_required
 from ai_settings.current import get_current
 from ai_settings.usage_forms import CUSTOM, GroupPolicyForm, PeriodForm, policy_of
-from assistant.access import ai_enabled
+from ai_settings.access import ai_enabled
 from prompts.request_numbers import object_id
 
 CSV_COLUMNS = [

@@ -14,7 +14,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ai_settings import actions, audit, connection_test, presets, saving
-from ai_settings.access import manage_ai_settings_required
+from ai_settings.access import ai_enabled, manage_ai_settings_required
+from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
 from ai_settings.forms import MAX_PROVIDERS, AISettingsForm, HeaderFormSet, ModelRowFormSet
 from ai_settings.models import AISettings
 from ai_settings.page import (
@@ -22,12 +23,10 @@ from ai_settings.page import (
     MODELS_PREFIX,
     PROVIDERS_PREFIX,
     SettingsPage,
-    default_system_prompt,
     load_providers,
     new_block,
     new_row,
 )
-from assistant.access import ai_enabled
 from prompts.request_numbers import whole_number
 
 DISABLED_MESSAGE = (
@@ -55,7 +54,7 @@ def _render(
         "builtin_providers": builtin,
         "blocks": page.blocks,
         "presets": presets.PRESETS,
-        "default_prompt": default_system_prompt(),
+        "default_prompt": DEFAULT_SYSTEM_PROMPT,
         "audit_entries": audit.recent(),
         "keys_not_kept": page.typed_secrets,
         **extra,

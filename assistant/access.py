@@ -10,16 +10,12 @@ Superusers have App access implicitly (Django's has_perm grants them every permi
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import resolve_url
+from django.http import Http404, HttpRequest, HttpResponse
+
+from ai_settings.access import ai_enabled, guard, unauthenticated_response
 
 APP_ACCESS_PERMISSION = "assistant.app_access"
 APP_ACCESS_DENIED = (
@@ -28,58 +24,8 @@ APP_ACCESS_DENIED = (
 )
 
 
-def ai_enabled() -> bool:
-    return bool(settings.AI_ENABLED)
-
-
 def has_app_access(user: Any) -> bool:
     return bool(user.is_authenticated and user.is_active and user.has_perm(APP_ACCESS_PERMISSION))
-
-
-def wants_machine_response(request: HttpRequest) -> bool:
-    """True for requests that a login page would not help: JSON, SSE and htmx fragments."""
-    accept = request.headers.get("Accept", "")
-    return (
-        "application/json" in accept
-        or "text/event-stream" in accept
-        or request.headers.get("HX-Request") == "true"
-    )
-
-
-def unauthenticated_response(request: HttpRequest) -> HttpResponse:
-    if wants_machine_response(request):
-        response = JsonResponse({"error": "Authentication required."}, status=401)
-        response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
-        return response
-    return redirect_to_login(request.get_full_path())
-
-
-def guard(check: Callable[[HttpRequest], HttpResponse | None]):
-    """Turn a check (None = allowed, else the response to send) into a view decorator that
-    works on both sync and async views."""
-
-    def decorator(view):
-        if iscoroutinefunction(view):
-
-            @functools.wraps(view)
-            async def async_wrapper(request: HttpRequest, *args, **kwargs):
-                refusal = await sync_to_async(check)(request)
-                if refusal is not None:
-                    return refusal
-                return await view(request, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs):
-            refusal = check(request)
-            if refusal is not None:
-                return refusal
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def _check_app_access(request: HttpRequest) -> HttpResponse | None:

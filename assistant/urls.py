@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from assistant import views
+from assistant import picker_views, views
+from assistant.mcp import views as token_views
 from assistant.tools import views as tool_views
 
 chat_patterns = [
@@ -47,8 +48,16 @@ chat_patterns = [
     ),
 ]
 
+# API tokens and the prompt picker keep the "prompts" namespace they have always had.
+prompt_patterns = [
+    path("tokens/", token_views.tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", token_views.revoke, name="revoke_token"),
+    path("picker/", picker_views.picker, name="picker"),
+    path("picker/<slug:name>/", picker_views.prompt_form, name="prompt_form"),
+]
+
 urlpatterns = [
     path("settings/ai/", include("ai_settings.urls")),
     path("assistant/", include((chat_patterns, "assistant"))),
-    path("prompts/", include("prompts.urls")),
+    path("prompts/", include((prompt_patterns, "prompts"))),
 ]

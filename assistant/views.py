@@ -184,7 +184,7 @@ def _render_prompt(request: HttpRequest, current: Any, name: str):
         for key, value in request.POST.items()
         if key.startswith(PROMPT_VALUE_PREFIX)
     }
-    rendered = render_published(current, name, values)
+    rendered = render_published(current.prompts_collection_id, name, values)
     return rendered.system_prompt, list(rendered.messages)
 
 

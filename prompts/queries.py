@@ -1,5 +1,6 @@
 """The prompts users may run: the published prompts of the active collection (Settings → AI →
-AI Prompts Collection). Used by the chat's prompt picker, the `prompts` tool and MCP."""
+AI Prompts Collection, whose id the callers pass). Used by the chat's prompt picker, the
+`prompts` tool and MCP."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from ai_settings.current import CurrentSettings
 from prompts.models import Prompt, PromptCollection
 from prompts.rendering import RenderedPrompt, render
 
@@ -29,48 +29,46 @@ class UnknownPrompt(LookupError):
         super().__init__(f"There is no published prompt named “{name}” in the active collection.")
 
 
-def active_collection(current: CurrentSettings) -> PromptCollection | None:
+def active_collection(collection_id: int | None) -> PromptCollection | None:
     """The active collection, or None when none is chosen (or it was deleted since)."""
-    if current.prompts_collection_id is None:
+    if collection_id is None:
         return None
-    return PromptCollection.objects.filter(pk=current.prompts_collection_id).first()
+    return PromptCollection.objects.filter(pk=collection_id).first()
 
 
-def _published(current: CurrentSettings):
+def _published(collection_id: int | None):
     return (
-        Prompt.objects.filter(
-            collection_id=current.prompts_collection_id, status=Prompt.Status.PUBLISHED
-        )
+        Prompt.objects.filter(collection_id=collection_id, status=Prompt.Status.PUBLISHED)
         .prefetch_related("messages")
         .order_by("name")
     )
 
 
-def published_prompts(current: CurrentSettings) -> list[Prompt]:
+def published_prompts(collection_id: int | None) -> list[Prompt]:
     """The active collection's published prompts by name, messages prefetched; [] when no
     collection is active."""
-    if current.prompts_collection_id is None:
+    if collection_id is None:
         return []
-    return list(_published(current))
+    return list(_published(collection_id))
 
 
-def published_prompt(current: CurrentSettings, name: str) -> Prompt:
+def published_prompt(collection_id: int | None, name: str) -> Prompt:
     """One published prompt of the active collection; raises NoActiveCollection or
     UnknownPrompt."""
-    if active_collection(current) is None:
+    if active_collection(collection_id) is None:
         raise NoActiveCollection()
-    prompt = _published(current).filter(name=name).first()
+    prompt = _published(collection_id).filter(name=name).first()
     if prompt is None:
         raise UnknownPrompt(name)
     return prompt
 
 
 def render_published(
-    current: CurrentSettings, name: str, values: Mapping[str, Any]
+    collection_id: int | None, name: str, values: Mapping[str, Any]
 ) -> RenderedPrompt:
     """Look up and render a published prompt. Raises NoActiveCollection, UnknownPrompt or
     rendering.MissingVariableError (its message names the missing variables)."""
-    return render(published_prompt(current, name), values)
+    return render(published_prompt(collection_id, name), values)
 
 
 apublished_prompts = sync_to_async(published_prompts)

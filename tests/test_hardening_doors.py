@@ -218,10 +218,10 @@ def test_every_admin_url_is_in_the_admin_namespace_rule():
 
 @pytest.fixture
 async def _mcp_loop_cleanup():
-    from config.asgi import mcp_application
+    from config.asgi import application
 
     yield
-    await mcp_application.shutdown()
+    await application.mcp_app.shutdown()
     await sync_to_async(connections.close_all)()
 
 

@@ -385,12 +385,12 @@ def test_tool_arguments_never_raise_and_errors_change_nothing(superuser, tool, a
 
 
 async def _mcp(body: bytes | str, headers: dict[str, str]) -> tuple[int, str]:
-    from config.asgi import mcp_application
+    from config.asgi import application
 
     try:
         status, _, text = await setup.asgi_request("POST", "/mcp", headers=headers, body=body)
     finally:
-        await mcp_application.shutdown()
+        await application.mcp_app.shutdown()
     return status, text
 
 

@@ -407,7 +407,7 @@ def test_a_gateway_echoing_another_providers_stored_key_is_redacted_from_the_cha
 
 
 async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[str, str]]:
-    from config.asgi import mcp_application
+    from config.asgi import application
 
     headers = {**setup.MCP_HEADERS, "Authorization": f"Bearer {token}"}
     answers = []
@@ -446,7 +446,7 @@ async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[s
             )
             answers.append((f"MCP with authorization {bad[:12]!r}", text))
     finally:
-        await mcp_application.shutdown()
+        await application.mcp_app.shutdown()
     return answers
 
 

@@ -34,6 +34,7 @@ from django.utils.http import is_same_domain
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import Message, Receive, Scope, Send
 
+from ai_settings.access import ai_enabled
 from ai_settings.current import aget_current
 from assistant.mcp.server import USER_STATE_KEY, build_server
 from prompts.tokens import aauthenticate
@@ -140,7 +141,7 @@ async def _keep_running(running: _Running) -> None:
 
 
 async def _server_on() -> bool:
-    if not settings.AI_ENABLED:
+    if not ai_enabled():
         return False
     return (await aget_current()).mcp_enabled
 

@@ -40,9 +40,9 @@ def request_user(ctx: ServerRequestContext[Any, Any]) -> Any:
 
 
 async def _published(current: CurrentSettings) -> list[Any]:
-    if await aactive_collection(current) is None:
+    if await aactive_collection(current.prompts_collection_id) is None:
         raise MCPError(types.INVALID_REQUEST, NO_ACTIVE_COLLECTION)
-    return await apublished_prompts(current)
+    return await apublished_prompts(current.prompts_collection_id)
 
 
 def _describe(prompt: Any) -> types.Prompt:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ai_settings.conf import app_settings
+
 T = TypeVar("T")
 
 LIST_MODELS_TIMEOUT = 10.0
@@ -40,9 +42,7 @@ class Timeouts:
 
     @classmethod
     def from_settings(cls) -> Timeouts:
-        from django.conf import settings
-
-        return cls(settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_IDLE_TIMEOUT)
+        return cls(app_settings.PROVIDER_CONNECT_TIMEOUT, app_settings.PROVIDER_IDLE_TIMEOUT)
 
 
 class PerLoop(Generic[T]):

@@ -43,11 +43,11 @@ def _variables(prompt: Any) -> list[dict[str, str]]:
 
 
 def _listing(context: ToolContext) -> str:
-    if queries.active_collection(context.current) is None:
+    if queries.active_collection(context.current.prompts_collection_id) is None:
         raise ToolError(queries.NO_ACTIVE_COLLECTION)
     items = [
         {"name": p.name, "description": p.description, "variables": _variables(p)}
-        for p in queries.published_prompts(context.current)
+        for p in queries.published_prompts(context.current.prompts_collection_id)
     ]
     payload: dict[str, Any] = {"prompts": items}
     if not items:
@@ -57,7 +57,7 @@ def _listing(context: ToolContext) -> str:
 
 def _one(context: ToolContext, name: str, values: dict[str, Any] | None) -> str:
     try:
-        prompt = queries.published_prompt(context.current, name)
+        prompt = queries.published_prompt(context.current.prompts_collection_id, name)
     except LookupError as error:  # NoActiveCollection, UnknownPrompt
         raise ToolError(str(error)) from None
     payload: dict[str, Any] = {
@@ -70,7 +70,9 @@ def _one(context: ToolContext, name: str, values: dict[str, Any] | None) -> str:
         payload["messages"] = [{"role": m.role, "text": m.text} for m in prompt.messages.all()]
         return capped(payload, key="messages")
     try:
-        rendered = queries.render_published(context.current, name, values)
+        rendered = queries.render_published(
+            context.current.prompts_collection_id, name, values
+        )
     except (MissingVariableError, PlaceholderSyntaxError) as error:
         raise ToolError(str(error)) from None
     payload["system_prompt"] = rendered.system_prompt

@@ -1,5 +1,5 @@
-"""The API tokens page (any signed-in user, AI enabled) and the chat's prompt picker partials
-(App access)."""
+"""The API tokens page: any signed-in user (AI enabled) creates and revokes the personal tokens
+MCP clients send."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from ai_settings.current import get_current
-from assistant.access import ai_login_required, app_access_required
-from prompts.forms import ApiTokenForm, PromptValuesForm
+from assistant.access import ai_login_required
+from prompts.forms import ApiTokenForm
 from prompts.models import ApiToken
-from prompts.queries import UnknownPrompt, active_collection, published_prompt, published_prompts
-from prompts.rendering import variables
 from prompts.tokens import create_token, revoke_token
 
 
@@ -51,28 +49,3 @@ def revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         raise Http404("No such active token.")
     messages.success(request, "Token revoked: MCP clients using it are refused from now on.")
     return redirect("prompts:tokens")
-
-
-@app_access_required
-@require_GET
-def picker(request: HttpRequest) -> HttpResponse:
-    """Partial: the active collection's published prompts, for the chat's prompt picker."""
-    current = get_current()
-    context = {
-        "prompts": published_prompts(current),
-        "has_collection": active_collection(current) is not None,
-    }
-    return render(request, "prompts/_picker.html", context)
-
-
-@app_access_required
-@require_GET
-def prompt_form(request: HttpRequest, name: str) -> HttpResponse:
-    """Partial: the fields asking for one prompt's variables (none: nothing to ask)."""
-    try:
-        prompt = published_prompt(get_current(), name)
-    except LookupError as error:  # NoActiveCollection or UnknownPrompt
-        status = 404 if isinstance(error, UnknownPrompt) else 409
-        return render(request, "prompts/_prompt_error.html", {"error": str(error)}, status=status)
-    form = PromptValuesForm(variables(prompt))
-    return render(request, "prompts/_prompt_fields.html", {"prompt": prompt, "form": form})

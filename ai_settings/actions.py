@@ -13,6 +13,7 @@ from ai_settings import catalog, presets
 from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
 from ai_settings.forms import BUILTIN_KINDS
 from ai_settings.page import PROVIDERS_PREFIX
+from prompts.examples import create_example_collection
 from prompts.request_numbers import whole_number
 
 MODEL_ROW_DEFAULTS = {
@@ -98,8 +99,6 @@ def start_from_default(data: QueryDict) -> Outcome:
 
 
 def generate_collection(data: QueryDict, user: Any) -> Outcome:
-    from prompts.examples import create_example_collection
-
     collection = create_example_collection(user)
     data["prompts_collection"] = str(collection.pk)
     return Outcome(f"Created the collection “{collection}”. Save to use it.")

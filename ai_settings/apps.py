@@ -7,3 +7,6 @@ class AISettingsConfig(AppConfig):
 
     def ready(self) -> None:
         from ai_settings import checks  # noqa: F401  (registers the system checks)
+        from ai_settings import redaction
+
+        redaction.install()  # no log record carries a provider key

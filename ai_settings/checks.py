@@ -7,6 +7,8 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
+from ai_settings.rotation import count_undecryptable
+
 
 @register(Tags.security, deploy=False)
 def check_production_secrets(app_configs, **kwargs):
@@ -68,8 +70,6 @@ def check_secrets_decryptable(app_configs, databases=None, **kwargs):
     unreadable."""
     if not databases or "default" not in databases:
         return []
-    from ai_settings.rotation import count_undecryptable
-
     try:
         unreadable = count_undecryptable()
     except DatabaseError:  # tables not created yet (before the first migrate)

@@ -5,15 +5,16 @@ go only to the address they were saved with, and every test is recorded in the a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from ai_settings import audit, catalog
+from ai_settings import audit, catalog, redaction
 from ai_settings.current import ProviderConnection, aget_current
 from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.forms import BUILTIN_KINDS, KEY_LABELS, validate_base_url, validate_secret_text
@@ -158,9 +159,29 @@ def _audited_address(url: str | None, label: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-async def run(page: SettingsPage, target: str, user: Any) -> ConnectionResult:
-    from assistant.providers import ProviderFailure, list_models, redaction
+class ListingRefused(Exception):
+    """The provider refused to list its models; the message is readable, not yet redacted."""
 
+
+class ModelLister(Protocol):
+    async def __call__(self, connection: ProviderConnection) -> Sequence[str]:
+        """The provider's model ids; raises ListingRefused."""
+        ...
+
+
+# The provider adapters live in the assistant app, above this one in the import order: it
+# registers how to list a provider's models when it is ready (AssistantConfig.ready).
+_model_lister: ModelLister | None = None
+
+
+def register_model_lister(lister: ModelLister) -> None:
+    global _model_lister
+    _model_lister = lister
+
+
+async def run(page: SettingsPage, target: str, user: Any) -> ConnectionResult:
+    if _model_lister is None:
+        raise ImproperlyConfigured("Test connection needs the assistant app in INSTALLED_APPS.")
     found = plan(page, target)
     result = ConnectionResult(
         target,
@@ -177,9 +198,9 @@ async def run(page: SettingsPage, target: str, user: Any) -> ConnectionResult:
     secrets = redaction.secrets_of(connection)  # typed on the page, or stored
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):
-            model_ids = await list_models(connection)
-    except ProviderFailure as failure:
-        result = replace(result, error=redaction.redact(failure.error.message, secrets))
+            model_ids = await _model_lister(connection)
+    except ListingRefused as refused:
+        result = replace(result, error=redaction.redact(str(refused), secrets))
     except TimeoutError:
         result = replace(
             result, error=f"The provider did not answer within {TIMEOUT_SECONDS} seconds."

@@ -1,3 +1,8 @@
+"""Settings → AI. Mounted by assistant.urls (with the usage pages, which live in the
+assistant app, under the same ai_settings namespace)."""
+
+from __future__ import annotations
+
 from django.urls import path
 
 from ai_settings import views
@@ -11,13 +16,4 @@ urlpatterns = [
     path("rows/header/", views.new_header_row, name="new_header_row"),
     path("test-connection/", views.test_connection, name="test_connection"),
     path("generate-collection/", views.generate_collection, name="generate_collection"),
-]
-
-# Usage and cost controls (ai_settings/usage_views.py).
-from ai_settings import usage_views  # noqa: E402
-
-urlpatterns += [
-    path("usage/", usage_views.usage_page, name="usage"),
-    path("usage.csv", usage_views.usage_csv, name="usage_csv"),
-    path("groups/", usage_views.groups_page, name="groups"),
 ]

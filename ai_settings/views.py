@@ -27,6 +27,7 @@ from ai_settings.page import (
     new_block,
     new_row,
 )
+from prompts.examples import create_example_collection
 from prompts.request_numbers import whole_number
 
 DISABLED_MESSAGE = (
@@ -184,8 +185,6 @@ def new_header_row(request: HttpRequest) -> HttpResponse:
 def generate_collection(request: HttpRequest) -> HttpResponse:
     if not ai_enabled():
         return _refused_while_disabled(request)
-    from prompts.examples import create_example_collection
-
     collection = create_example_collection(request.user)
     form = AISettingsForm(row=AISettings.load(), initial={"prompts_collection": collection.pk})
     context = {"field": form["prompts_collection"], "generated": collection}

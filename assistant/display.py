@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.urls import reverse
+
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
 from assistant import attachments, page_context
 from assistant.heartbeat import interrupt_abandoned
 from assistant.models import Attachment, Conversation, Message, ToolCall
+from assistant.tools import get_tool
+from assistant.tools.cards import approval_context, question_context
 from assistant.usage import models_for_user, remaining_budget
 
 RECENT_CONVERSATIONS = 50
@@ -81,11 +85,6 @@ WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
 def prepare_cards(messages: Sequence[Message], user: Any, current: CurrentSettings) -> None:
     """Give each call waiting for the user its card (issue 6's approval card or ask_user
     form) as `card_template` and `card_context` (sync: a preview counts items)."""
-    from django.urls import reverse
-
-    from assistant.tools import get_tool
-    from assistant.tools.cards import approval_context, question_context
-
     for message in messages:
         for call in getattr(message, "tool_call_list", ()):
             if call.status != ToolCall.Status.PENDING:

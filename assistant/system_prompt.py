@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ai_settings.current import CurrentSettings
 from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
+from assistant.page_context import describe
 
 MAX_CONTEXT_TEXT = 200  # a name or a page description, flattened to one line
 
@@ -34,8 +35,6 @@ def _page_line(page: str | dict[str, Any] | None) -> str:
     if isinstance(page, dict):
         if "path" not in page:
             return ""
-        from assistant.page_context import describe
-
         return _one_line(describe(page))
     return f"The user is on the page {_one_line(page)}."
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from django.urls import include, path
 
+from ai_settings import urls as settings_urls
 from assistant import picker_views, views
 from assistant.mcp import views as token_views
 from assistant.tools import views as tool_views
+from assistant.usage import views as usage_views
 
 chat_patterns = [
     path("", views.index, name="index"),
@@ -56,8 +58,16 @@ prompt_patterns = [
     path("picker/<slug:name>/", picker_views.prompt_form, name="prompt_form"),
 ]
 
+# Settings → AI and, beside it, the usage and cost controls.
+settings_patterns = [
+    *settings_urls.urlpatterns,
+    path("usage/", usage_views.usage_page, name="usage"),
+    path("usage.csv", usage_views.usage_csv, name="usage_csv"),
+    path("groups/", usage_views.groups_page, name="groups"),
+]
+
 urlpatterns = [
-    path("settings/ai/", include("ai_settings.urls")),
+    path("settings/ai/", include((settings_patterns, "ai_settings"))),
     path("assistant/", include((chat_patterns, "assistant"))),
     path("prompts/", include((prompt_patterns, "prompts"))),
 ]

@@ -30,7 +30,11 @@ from assistant.forms import MessageForm, RenameForm
 from assistant.models import Conversation, Message, ToolCall
 from assistant.page_context import page_context
 from assistant.providers.base import ToolSpec
+from assistant.tools import turn as tool_turn
+from assistant.tools.cards import question_context
+from assistant.tools.turn import RegistryTurnTools
 from assistant.turn_tools import TurnTools
+from prompts.queries import render_published
 from prompts.request_numbers import object_id
 
 PROMPT_VALUE_PREFIX = "prompt_var-"
@@ -168,8 +172,6 @@ def _event_stream(body: Any) -> StreamingHttpResponse:
 def _tools_for(user: Any, current: Any) -> tuple[TurnTools, Sequence[ToolSpec]]:
     """The tools of this user's turn (the registry, with the user's modes) and the specs they
     send, looked up now."""
-    from assistant.tools.turn import RegistryTurnTools
-
     tools = RegistryTurnTools(user, current)
     return tools, tools.load_specs()
 
@@ -177,8 +179,6 @@ def _tools_for(user: Any, current: Any) -> tuple[TurnTools, Sequence[ToolSpec]]:
 def _render_prompt(request: HttpRequest, current: Any, name: str):
     """(extra instructions, messages) of a chosen prompt, or raise LookupError/ValueError
     with a readable message (no active collection, unknown prompt, missing variable)."""
-    from prompts.queries import render_published
-
     values = {
         key[len(PROMPT_VALUE_PREFIX) :]: value
         for key, value in request.POST.items()
@@ -408,8 +408,6 @@ def _message_for_display(message: Message) -> Message:
 def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     """Approve, deny, answer or dismiss a call waiting for the user. When nothing else waits,
     the page resumes the turn (a stream from the resume URL)."""
-    from assistant.tools import turn as tool_turn
-
     if decision not in DECISIONS:
         raise Http404("No such decision.")
     call = get_object_or_404(
@@ -425,8 +423,6 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     if decision == "answer":
         errors = tool_turn.answer(call, request.user, request.POST)
         if errors:
-            from assistant.tools.cards import question_context
-
             call.card_template = "assistant/_ask_user_form.html"
             call.card_context = question_context(
                 call,

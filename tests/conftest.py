@@ -38,7 +38,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
     from ai_settings import current
-    from assistant.providers import redaction
+    from ai_settings import redaction
 
     cache.clear()
     current.forget()

@@ -9,10 +9,10 @@ import pytest
 
 from ai_settings.current import ProviderConnection
 from assistant.errors import describe
-from assistant.providers import redaction
+from ai_settings import redaction
 from assistant.providers.errors import kind_for_status, provider_error, retry_after_seconds
 from assistant.providers.events import ProviderError
-from assistant.providers.redaction import redact
+from ai_settings.redaction import redact
 from tests.fakes.harness import Provider
 from tests.fakes.script import HttpError
 

@@ -13,8 +13,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from ai_settings import redaction
+from ai_settings.connection_test import ListingRefused
 from ai_settings.current import CurrentSettings, ProviderConnection
-from assistant.providers import redaction
 from assistant.providers.base import ProviderAdapter, ProviderFailure
 from assistant.providers.clients import Timeouts
 
@@ -83,6 +84,15 @@ def adapter_for(current: CurrentSettings, provider_key: str) -> ProviderAdapter:
 async def list_models(connection: ProviderConnection) -> list[str]:
     """The provider's model ids ("Test connection"). Raises ProviderFailure (10 s timeout)."""
     return await get_adapter(connection).list_models()
+
+
+async def list_models_for_settings(connection: ProviderConnection) -> list[str]:
+    """list_models as Settings → AI's Test connection takes it (connection_test.ModelLister):
+    a provider's refusal is a ListingRefused with our readable message."""
+    try:
+        return await list_models(connection)
+    except ProviderFailure as failure:
+        raise ListingRefused(failure.error.message) from None
 
 
 def load_adapters() -> None:

@@ -49,7 +49,7 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.openai import parse_arguments
-from assistant.providers.redaction import secrets_of
+from ai_settings.redaction import secrets_of
 from assistant.providers.options import provider_options
 
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ai_settings.conf import app_settings
+from assistant.providers.errors import retry_after_seconds
 
 T = TypeVar("T")
 
@@ -28,8 +29,6 @@ async def refuse_unwanted_retries(response: Any) -> None:
     """httpx response hook: tell the SDK (`x-should-retry`) not to retry a 429 — the user
     is told at once to try again in Retry-After seconds, rather than waiting in silence
     while the SDK sits it out — nor to wait out a long delay."""
-    from assistant.providers.errors import retry_after_seconds
-
     wait = retry_after_seconds(response.headers)
     if response.status_code == 429 or (wait is not None and wait > MAX_RETRY_WAIT):
         response.headers["x-should-retry"] = "false"

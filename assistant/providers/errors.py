@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.providers.events import ErrorKind, ProviderError
-from assistant.providers.redaction import redact
+from ai_settings.redaction import redact
 
 import pydantic
 

@@ -55,7 +55,7 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.options import provider_options
-from assistant.providers.redaction import secrets_of
+from ai_settings.redaction import secrets_of
 
 GOOGLE_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 SIGNATURE_KEY = "gemini_thought_signature"

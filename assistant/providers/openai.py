@@ -59,7 +59,7 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.options import provider_options
-from assistant.providers.redaction import secrets_of
+from ai_settings.redaction import secrets_of
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"

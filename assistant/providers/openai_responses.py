@@ -29,7 +29,7 @@ from assistant.providers.events import (
 )
 from assistant.providers.openai import OpenAIClientAdapter, map_error, parse_arguments
 from assistant.providers.options import provider_options
-from assistant.providers.redaction import secrets_of
+from ai_settings.redaction import secrets_of
 
 REASONING_KEY = "openai_reasoning"
 _PROTECTED = ("background",)  # a background response would not stream here

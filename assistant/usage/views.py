@@ -17,10 +17,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from ai_settings import charts, usage_report
+from assistant.usage import charts, report as usage_report
 from ai_settings.access import manage_ai_settings_required
 from ai_settings.current import get_current
-from ai_settings.usage_forms import CUSTOM, GroupPolicyForm, PeriodForm, policy_of
+from assistant.usage.forms import CUSTOM, GroupPolicyForm, PeriodForm, policy_of
 from ai_settings.access import ai_enabled
 from prompts.request_numbers import object_id
 
@@ -60,7 +60,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "time_zone": settings.TIME_ZONE,
     }
     return render(
-        request, "ai_settings/usage.html", context, status=200 if form.is_valid() else 400
+        request, "assistant/usage/usage.html", context, status=200 if form.is_valid() else 400
     )
 
 
@@ -173,4 +173,4 @@ def groups_page(request: HttpRequest) -> HttpResponse:
         "site_budget": current.daily_token_budget,
         "time_zone": settings.TIME_ZONE,
     }
-    return render(request, "ai_settings/groups.html", context, status=400 if bound else 200)
+    return render(request, "assistant/usage/groups.html", context, status=400 if bound else 200)

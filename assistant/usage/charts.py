@@ -1,7 +1,7 @@
 """Geometry for a stacked bar chart (a value per day and series), drawn as SVG on the server.
 
 This module only computes coordinates, labels and colours; the markup lives in the template
-ai_settings/usage_chart.svg. Colours are SVG presentation attributes (fill=""), which the
+assistant/usage/usage_chart.svg. Colours are SVG presentation attributes (fill=""), which the
 strict CSP allows, unlike style attributes.
 """
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from ai_settings import audit
 from ai_settings.current import CurrentSettings
 from ai_settings.models import GroupAIPolicy
-from ai_settings.usage_report import Period
+from assistant.usage.report import Period
 from prompts.request_numbers import WholeNumberField
 
 MAX_DAYS = 366

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 
 from ai_settings.models import AISettings
 from assistant.models import Conversation, Message, ToolCall
+from config.demo_shop.models import Author, Book
 from prompts.models import Prompt, PromptCollection, PromptMessage
 from prompts.tokens import create_token
 
@@ -66,7 +67,8 @@ def active_collection() -> PromptCollection:
 def door_objects(owner: Any) -> dict[str, Any]:
     """What the doors' URLs and forms refer to, owned by `owner`: a conversation whose last
     answer failed, a spare conversation to delete, a turn paused on a tool call, an API token,
-    the "App users" group and the active collection's prompt."""
+    the "App users" group, the active collection's prompt, and a book of the demo's sample
+    bookshop (so every admin page has an object to open)."""
     conversation = Conversation.objects.create(user=owner, title="Door test")
     Message.objects.create(conversation=conversation, role="user", content="Hello")
     failed = Message.objects.create(
@@ -89,6 +91,8 @@ def door_objects(owner: Any) -> dict[str, Any]:
         arguments={"action": "delete", "collection": "auth.group", "keys": [1]},
     )
     token, _ = create_token(owner, "door token")
+    author = Author.objects.create(name="Door author")
+    Book.objects.create(title="Door book", author=author, price="1.00", stock=1)
     return {
         "conversation": conversation.pk,
         "message": failed.pk,

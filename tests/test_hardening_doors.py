@@ -161,15 +161,12 @@ def test_anonymous_htmx_requests_to_app_doors_get_401_not_a_login_page(client):
 def _admin_pages(superuser) -> list[str]:
     """The index, and the list and one change page of every registered model."""
     from ai_settings.models import GroupAIPolicy, SettingsAuditEntry
-    from config.demo_shop.models import Author, Book
 
     setup.door_objects(superuser)
     setup.active_collection()
     group = setup.app_users_group()
     GroupAIPolicy.objects.get_or_create(group=group)
     SettingsAuditEntry.objects.create(user=superuser, changes=[{"field": "x", "change": "set"}])
-    author = Author.objects.create(name="Door author")  # the demo's sample bookshop
-    Book.objects.create(title="Door book", author=author, price="1.00", stock=1)
     pages = []
     for model, model_admin in admin.site._registry.items():
         info = (model._meta.app_label, model._meta.model_name)

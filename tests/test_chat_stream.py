@@ -246,7 +246,7 @@ ERRORS = [
     ),
     pytest.param(
         "openai", Reply(text="Partial answer that stops", chunk_size=4, drop_after=2),
-        "interrupted", "The connection to OpenAI was cut off mid-answer", id="connection-dropped",
+        "cut_off", "The connection to OpenAI was cut off mid-answer", id="connection-dropped",
     ),
 ]  # fmt: skip
 

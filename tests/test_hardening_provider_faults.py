@@ -43,7 +43,7 @@ FAULTS = {
     "timeout": ((Reply(text="The start of an answer", chunk_size=4, stall_after=1, stall=3),),
                 "timeout", "The model stopped responding.", 1),
     "dropped": ((Reply(text="Half an answer that never ends", chunk_size=4, drop_after=2),),
-                "interrupted", "The connection to {label} was cut off mid-answer; try again.", 1),
+                "cut_off", "The connection to {label} was cut off mid-answer; try again.", 1),
 }  # fmt: skip
 
 

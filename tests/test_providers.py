@@ -208,7 +208,7 @@ async def test_dropped_stream_gives_partial_text_then_cut_off_error_without_retr
 
     assert text_of(events) == "Partial answer that never ends"[:12]
     error = only_error(events)
-    assert error.kind == "interrupted"
+    assert error.kind == "cut_off"
     assert error.message == f"The connection to {provider.label} was cut off mid-answer; try again."
     assert not of_type(events, Finish)
     assert len(provider.generation_requests) == 1
@@ -421,5 +421,5 @@ async def test_unreadable_stream_is_an_unavailable_error(provider):
     events = await provider.run()
 
     error = only_error(events)
-    assert error.kind in ("unavailable", "interrupted")
+    assert error.kind in ("unavailable", "cut_off")
     assert len(provider.generation_requests) == 1

@@ -81,6 +81,21 @@ def test_settings_manager_opens_the_usage_pages(client, settings_manager, url):
 # The usage page --------------------------------------------------------------------------
 
 
+def test_an_answer_cut_off_by_the_provider_is_a_failed_call_and_one_the_user_left_is_not(
+    client, settings_manager, app_user
+):
+    now = timezone.now()
+    ledger_row(app_user, now, outcome="cut_off", input_tokens=10, estimated=True)
+    ledger_row(app_user, now, outcome="interrupted", input_tokens=10, estimated=True)
+    ledger_row(app_user, now, outcome="stopped", input_tokens=10)
+    client.force_login(settings_manager)
+
+    html = client.get(USAGE, {"period": "7"}).content.decode()
+
+    assert shown_total(html, "calls") == "3"
+    assert shown_total(html, "failed_calls") == "1"
+
+
 def test_usage_totals_equal_the_sum_of_the_ledger(client, settings_manager, ledger):
     client.force_login(settings_manager)
 

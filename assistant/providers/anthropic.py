@@ -243,7 +243,7 @@ class AnthropicAdapter:
         except UNREADABLE as exc:
             yield unreadable(self.connection.label, exc)
             return
-        yield provider_error("interrupted", self.connection.label)
+        yield provider_error("cut_off", self.connection.label)
 
 
 def _input_tokens(usage: Any) -> int:

@@ -71,7 +71,7 @@ WORDINGS: dict[ErrorKind, Wording] = {
     "connection": Wording(
         "Could not reach {label}", "Could not reach {label}; check the connection and try again."
     ),
-    "interrupted": Wording(
+    "cut_off": Wording(
         "The connection to {label} was cut off mid-answer; try again", detail=False
     ),
     "incompatible": Wording(
@@ -156,7 +156,7 @@ def provider_error(
 
 def cut_off(error: ProviderError, label: str) -> ProviderError:
     """`error` as it reads once the answer had begun: a lost connection cut it mid-answer."""
-    return provider_error("interrupted", label) if error.kind == "connection" else error
+    return provider_error("cut_off", label) if error.kind == "connection" else error
 
 
 def error_detail(body: Any) -> str:

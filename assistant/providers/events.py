@@ -15,7 +15,7 @@ ErrorKind = Literal[
     "unavailable",
     "timeout",
     "connection",  # could not reach the server
-    "interrupted",  # the connection was lost once the answer had begun
+    "cut_off",  # the connection was lost once the answer had begun
     "incompatible",  # what answered does not speak the provider's API
 ]
 

@@ -348,7 +348,7 @@ class GoogleAdapter:
         finally:
             await self._close_responses(task)
         if finish is None:
-            yield provider_error("interrupted", label)
+            yield provider_error("cut_off", label)
             return
         if usage is not None:
             yield usage

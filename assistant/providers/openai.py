@@ -391,6 +391,6 @@ class ChatCompletionsAdapter(OpenAIClientAdapter):
             yield unreadable(self.connection.label, exc)
             return
         if finish is None:
-            yield provider_error("interrupted", self.connection.label)
+            yield provider_error("cut_off", self.connection.label)
             return
         yield Finish(finish)

@@ -160,7 +160,7 @@ class ResponsesAdapter(OpenAIClientAdapter):
         except UNREADABLE as exc:
             yield unreadable(self.connection.label, exc)
             return
-        yield provider_error("interrupted", self.connection.label)
+        yield provider_error("cut_off", self.connection.label)
 
     def _stream_failure(self, code: str | None, message: str) -> ProviderError:
         return provider_error(

@@ -42,11 +42,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`python manage.py …` in the site's virtualenv, as a team would run it."""
+    """`python manage.py …` in the site's virtualenv, as a team would run it (without the
+    test process's DJANGO_ALLOW_ASYNC_UNSAFE, which Playwright's sync API needs)."""
+    environment = {**os.environ, **(env or {})}
+    environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=SITE,
-        env={**os.environ, **(env or {})},
+        env=environment,
         capture_output=True,
         text=True,
         timeout=120,

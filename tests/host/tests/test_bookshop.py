@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -106,8 +107,9 @@ def test_viewer_cannot_raise_a_price(configured, page):
 
 
 def test_mcp_client_reads_books_with_a_personal_token(configured, site, people):
+    import httpx2
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.client.streamable_http import streamable_http_client
 
     from prompts.tokens import create_token
 
@@ -115,7 +117,10 @@ def test_mcp_client_reads_books_with_a_personal_token(configured, site, people):
 
     async def call() -> dict:
         headers = {"Authorization": f"Bearer {raw}"}
-        async with streamablehttp_client(site.url + "/mcp", headers=headers) as (read, write, _):
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=20) as http,
+            streamable_http_client(site.url + "/mcp", http_client=http) as (read, write),
+        ):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 result = await session.call_tool(
@@ -124,6 +129,8 @@ def test_mcp_client_reads_books_with_a_personal_token(configured, site, people):
                 )
                 return json.loads(result.content[0].text)
 
-    books = asyncio.run(call())
+    # Playwright's sync API keeps an event loop running in this thread: the client gets its own.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        books = thread.submit(asyncio.run, call()).result(timeout=60)
     assert books["total"] == 5
     assert {b["title"] for b in books["items"]} >= {"Dune", "Kindred"}

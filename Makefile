@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install lock run test test-load browser demo bench clean
+.PHONY: install lock run test test-load test-host browser demo bench clean
 
 # The versions CI tested: every dependency from requirements.lock (hash-checked), then the
 # apps themselves, editable, without resolving anything again.
@@ -59,10 +59,16 @@ browser:
 			|| echo "Could not install chromium with apt-get."; \
 	fi
 
-# pytest's exit code 5 means "no tests collected": never green by accident.
+# The import contract first (seconds), then the suite. pytest's exit code 5 means "no tests
+# collected": never green by accident.
 test: install browser
+	$(BIN)/lint-imports
 	@$(BIN)/pytest -m "not load" $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing."; exit 1; fi; exit $$rc
+
+# The built wheel installed into a second Django project (tests/host/), as a team would.
+test-host: install browser
+	tests/host/run
 
 test-load: install
 	@$(BIN)/pytest -m load -s $(PYTEST_ARGS); rc=$$?; \

@@ -6,7 +6,9 @@ class AISettingsConfig(AppConfig):
     verbose_name = "AI settings"
 
     def ready(self) -> None:
-        from ai_settings import checks  # noqa: F401  (registers the system checks)
-        from ai_settings import redaction
+        from ai_settings import (
+            checks,  # noqa: F401  (registers the system checks)
+            redaction,
+        )
 
         redaction.install()  # no log record carries a provider key

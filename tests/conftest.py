@@ -4,6 +4,7 @@ async chat tests share (a local model on the fake, the ORM thread's connections 
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import tempfile
@@ -37,8 +38,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
-    from ai_settings import current
-    from ai_settings import redaction
+    from ai_settings import current, redaction
 
     cache.clear()
     current.forget()
@@ -124,15 +124,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@functools.cache
+def asgi_application():
+    """The ASGI app the live-server tests serve: this project's (config.asgi: the laned handler
+    with middleware on the event loop), or with ASGI_STACK=stock what a host project runs
+    (Django's own handler and middleware, the MCP server mounted with assistant.mcp.asgi)."""
+    if os.environ.get("ASGI_STACK") == "stock":
+        from django.core.asgi import get_asgi_application
+
+        from assistant.mcp.asgi import with_mcp
+
+        return with_mcp(get_asgi_application())
+    from config.asgi import application
+
+    return application
+
+
 class AsgiServer:
-    """uvicorn serving config.asgi in a background thread of the test process, so it shares
-    the test database (SQLite in-memory is opened in shared-cache mode by Django's runner)."""
+    """uvicorn serving the app under test in a background thread of the test process, so it
+    shares the test database."""
 
     def __init__(self) -> None:
         import uvicorn
 
-        from config.asgi import application
-
+        application = asgi_application()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(

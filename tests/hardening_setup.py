@@ -15,6 +15,7 @@ from assistant.models import Conversation, Message, ToolCall
 from config.demo_shop.models import Author, Book
 from prompts.models import Prompt, PromptCollection, PromptMessage
 from prompts.tokens import create_token
+from tests.conftest import asgi_application
 
 # get_current() rebuilds its snapshot when the settings version changes; the test database
 # is emptied between tests, so each configuration gets a version no earlier test used.
@@ -141,10 +142,10 @@ def jsonrpc(method: str, params: dict[str, Any] | None = None, id: int = 1) -> s
 async def asgi_request(
     method: str, path: str, *, headers: dict[str, str] | None = None, body: str = ""
 ) -> tuple[int, dict[str, str], str]:
-    """One request to config.asgi's application (the MCP dispatcher included), in process."""
+    """One request to the ASGI app under test (the MCP dispatcher included), in process."""
     import httpx
 
-    from config.asgi import application
+    application = asgi_application()
 
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

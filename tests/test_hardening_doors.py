@@ -21,6 +21,7 @@ from config import doors
 from config.doors import ACCOUNTS, ADMIN, ADMIN_INDEX, ADMIN_NAMESPACE, ASGI_DOORS, DOORS
 from prompts.tokens import create_token
 from tests import hardening_setup as setup
+from tests.conftest import asgi_application
 
 # The sync test client reads the async CSV stream, which Django warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
@@ -215,7 +216,7 @@ def test_every_admin_url_is_in_the_admin_namespace_rule():
 
 @pytest.fixture
 async def _mcp_loop_cleanup():
-    from config.asgi import application
+    application = asgi_application()
 
     yield
     await application.mcp_app.shutdown()

@@ -30,6 +30,7 @@ from prompts.models import ApiToken, Prompt, PromptCollection
 from prompts.tokens import create_token
 from tests import hardening_setup as setup
 from tests.chat_setup import add_local_provider
+from tests.conftest import asgi_application
 from tests.settings_page import URL, open_form
 
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
@@ -385,7 +386,7 @@ def test_tool_arguments_never_raise_and_errors_change_nothing(superuser, tool, a
 
 
 async def _mcp(body: bytes | str, headers: dict[str, str]) -> tuple[int, str]:
-    from config.asgi import application
+    application = asgi_application()
 
     try:
         status, _, text = await setup.asgi_request("POST", "/mcp", headers=headers, body=body)

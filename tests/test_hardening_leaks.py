@@ -20,6 +20,7 @@ from assistant.models import Conversation, Message
 from prompts.models import ApiToken
 from prompts.tokens import create_token
 from tests import hardening_setup as setup
+from tests.conftest import asgi_application
 from tests.fakes.script import HttpError, Raw, Reply
 from tests.hardening_leaks import (
     ANTHROPIC_KEY,
@@ -407,7 +408,7 @@ def test_a_gateway_echoing_another_providers_stored_key_is_redacted_from_the_cha
 
 
 async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[str, str]]:
-    from config.asgi import application
+    application = asgi_application()
 
     headers = {**setup.MCP_HEADERS, "Authorization": f"Bearer {token}"}
     answers = []

@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.client import responses
-from typing import Any
 from urllib.parse import urlsplit
 
 import mcp_types as types

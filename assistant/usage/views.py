@@ -17,11 +17,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from assistant.usage import charts, report as usage_report
-from ai_settings.access import manage_ai_settings_required
+from ai_settings.access import ai_enabled, manage_ai_settings_required
 from ai_settings.current import get_current
+from assistant.usage import charts
+from assistant.usage import report as usage_report
 from assistant.usage.forms import CUSTOM, GroupPolicyForm, PeriodForm, policy_of
-from ai_settings.access import ai_enabled
 from prompts.request_numbers import object_id
 
 CSV_COLUMNS = [

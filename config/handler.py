@@ -95,8 +95,14 @@ class LanedASGIHandler(LoopMiddleware, ASGIHandler):
 
 
 def get_asgi_application(threads: int) -> LanedASGIHandler:
-    """django.core.asgi.get_asgi_application, with lanes and the event-loop middleware."""
-    import django
+    """django.core.asgi.get_asgi_application, with lanes and the event-loop middleware.
 
-    django.setup(set_prefix=False)
+    Django is set up only if nothing did it before (a test run has): setting it up again would
+    configure logging again, onto whatever sys.stderr is at that moment (pytest's capture of
+    one test, closed when that test ends)."""
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup(set_prefix=False)
     return LanedASGIHandler(threads)

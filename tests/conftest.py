@@ -130,11 +130,12 @@ def asgi_application():
     with middleware on the event loop), or with ASGI_STACK=stock what a host project runs
     (Django's own handler and middleware, the MCP server mounted with assistant.mcp.asgi)."""
     if os.environ.get("ASGI_STACK") == "stock":
-        from django.core.asgi import get_asgi_application
+        from django.core.handlers.asgi import ASGIHandler
 
         from assistant.mcp.asgi import with_mcp
 
-        return with_mcp(get_asgi_application())
+        # get_asgi_application() without its django.setup(): the test run set Django up.
+        return with_mcp(ASGIHandler())
     from config.asgi import application
 
     return application

@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import reverse
 
 from assistant.models import Conversation
-from config.handler import LanedASGIHandler
+from config.handler import LanedASGIHandler, get_asgi_application
 from tests.loop_client import async_client, both_middleware
 
 
@@ -71,6 +71,14 @@ def test_twenty_requests_at_once_run_their_database_work_on_the_two_lanes():
     assert statuses == [200] * 20  # /healthz: a database round trip each
     assert len(threads) == 2, threads
     assert all(name.startswith("django-sync-") for name in threads), threads
+
+
+def test_building_the_app_once_django_is_set_up_leaves_logging_as_it_was():
+    """A test run (or any process that set Django up first) keeps its log handlers: setting
+    Django up again would bind a new console handler to whatever sys.stderr is now."""
+    handlers = list(logging.getLogger().handlers)
+    get_asgi_application(1)
+    assert logging.getLogger().handlers == handlers
 
 
 def test_a_worker_needs_at_least_one_lane():

@@ -116,7 +116,7 @@ def _tool_call_event(row: ToolCallRow) -> ToolCall:
         id=row.call_id,
         name=row.name,
         arguments=row.arguments if isinstance(row.arguments, dict) else {},
-        provider_data=getattr(row, "provider_data", None) or {},
+        provider_data=row.provider_data or {},
     )
 
 
@@ -196,7 +196,6 @@ def to_chat_messages(
                     text=row.content,
                     reasoning=row.reasoning,
                     tool_calls=tuple(_tool_call_event(c) for c in calls),
-                    provider_data=getattr(row, "provider_data", None) or {},
                 )
             )
             for call in calls:

@@ -102,6 +102,10 @@ class ToolCall(models.Model):
     call_id = models.CharField(max_length=200)
     name = models.CharField(max_length=100)
     arguments = models.JSONField(default=dict)
+    # What the provider requires back with this call in the next request of the turn, also
+    # after an approval (Anthropic's signed thinking blocks, Gemini's thought signature,
+    # OpenAI's reasoning items): the adapter's ToolCall.provider_data.
+    provider_data = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     result = models.TextField(blank=True, default="")
     is_error = models.BooleanField(default=False)

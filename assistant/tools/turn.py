@@ -125,7 +125,11 @@ class RegistryTurnTools:
             # Tools accept an object or its JSON text, should an adapter pass the text on.
             arguments = call.arguments if isinstance(call.arguments, (dict, str)) else {}
             row = ToolCallRow.objects.create(
-                message=message, call_id=call.id, name=call.name, arguments=arguments
+                message=message,
+                call_id=call.id,
+                name=call.name,
+                arguments=arguments,
+                provider_data=call.provider_data,
             )
             planned.append(_Planned(row, self._plan(row, modes, last_step)))
         return planned

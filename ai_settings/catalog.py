@@ -3,7 +3,7 @@
 A model is addressed everywhere by its key, "<provider key>:<model id>": "openai:gpt-5-mini",
 "anthropic:claude-haiku-4-5", "google:gemini-2.5-flash", and "compat-<pk>:<model id>" for a
 model of an OpenAI-compatible provider (model ids may contain ":" themselves, e.g. Ollama's
-"qwen3:8b", so split keys with `split_key`).
+"qwen3:8b").
 """
 
 from __future__ import annotations
@@ -88,10 +88,6 @@ def default_allowed_google() -> list[str]:
 def make_key(provider_key: str, model_id: str) -> str:
     return f"{provider_key}:{model_id}"
 
-
-def split_key(key: str) -> tuple[str, str]:
-    provider_key, _, model_id = key.partition(":")
-    return provider_key, model_id
 
 
 def compatible_provider_key(provider_pk: int) -> str:

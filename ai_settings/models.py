@@ -66,11 +66,6 @@ class AISettings(models.Model):
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 
-    @classmethod
-    async def aload(cls) -> AISettings:
-        obj, _ = await cls.objects.aget_or_create(pk=1)
-        return obj
-
 
 class CompatibleProvider(models.Model):
     """An OpenAI-compatible endpoint (Ollama, LM Studio, Azure OpenAI, Mistral…)."""

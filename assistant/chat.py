@@ -859,7 +859,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
                 break
             if not calls:
                 break
-            # Tools (issue 6): run what may run; a call that needs the user pauses the turn.
+            # Tools: run what may run; a call that needs the user pauses the turn.
             outcome = await turn.tools.handle(message, calls, last_step=last_step)
             message.tool_call_list = outcome.rows
             if outcome.paused_status:

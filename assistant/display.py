@@ -83,7 +83,7 @@ WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
 
 
 def prepare_cards(messages: Sequence[Message], user: Any, current: CurrentSettings) -> None:
-    """Give each call waiting for the user its card (issue 6's approval card or ask_user
+    """Give each call waiting for the user its card (the approval card or the ask_user
     form) as `card_template` and `card_context` (sync: a preview counts items)."""
     for message in messages:
         for call in getattr(message, "tool_call_list", ()):

@@ -26,12 +26,6 @@ class MessageForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.models = {m.key: m for m in models}
 
-    @property
-    def is_blank(self) -> bool:
-        """Nothing to send: no text, no prompt and no files."""
-        data = self.cleaned_data
-        return not data["message"].strip() and not data["prompt"] and not self.files
-
     def clean_message(self) -> str:
         text = self.cleaned_data["message"].replace("\r\n", "\n")
         if len(text) > MAX_MESSAGE_CHARS:

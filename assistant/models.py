@@ -30,7 +30,6 @@ class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
-        TOOL = "tool"
 
     class Status(models.TextChoices):
         COMPLETE = "complete"
@@ -164,10 +163,6 @@ class UsageRecord(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "created_at"])]
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
 
 
 class UsageReservation(models.Model):

@@ -1,4 +1,4 @@
-"""The seam between the chat loop and the tool registry (issue 6).
+"""The seam between the chat loop and the tool registry.
 
 The loop asks a TurnTools for the specs to send, and hands it every step's tool calls; the
 implementation stores the calls (ToolCall rows), runs those that may run with the user's

@@ -72,5 +72,4 @@ def render_published(
 
 
 apublished_prompts = sync_to_async(published_prompts)
-apublished_prompt = sync_to_async(published_prompt)
 aactive_collection = sync_to_async(active_collection)

@@ -88,7 +88,4 @@ def unused_tools(user: Any, modes: dict[str, str] | None = None) -> list[Tool]:
     modes = modes if modes is not None else modes_for(user)
     return [t for t in all_tools() if modes[t.name] != Mode.DISABLED and t.name not in used]
 
-
-amodes_for = sync_to_async(modes_for)
-aenabled_tools = sync_to_async(enabled_tools)
 aset_mode = sync_to_async(set_mode)

@@ -281,9 +281,3 @@ def dismiss(row: ToolCallRow, user: Any) -> bool:
     result = dismissed_result()
     return _decide(row, user, status=Status.DONE, result=result.content, finished_at=timezone.now())
 
-
-aapprove = sync_to_async(approve)
-adeny = sync_to_async(deny)
-aanswer = sync_to_async(answer)
-adismiss = sync_to_async(dismiss)
-aapproval_card = sync_to_async(approval_card)

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from ai_settings.catalog import AvailableModel
@@ -426,8 +427,8 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
             call.card_template = "assistant/_ask_user_form.html"
             call.card_context = question_context(
                 call,
-                answer_url=request.path,
-                dismiss_url=request.path.replace("/answer/", "/dismiss/"),
+                answer_url=reverse("assistant:tool_answer", args=[call.pk]),
+                dismiss_url=reverse("assistant:tool_dismiss", args=[call.pk]),
                 form=request.POST,
                 errors=errors,
             )

@@ -12,6 +12,10 @@ from assistant.models import Conversation
 from prompts.request_numbers import WholeNumberField
 
 
+# A model that is not (or no longer) among the user's: the form's error, and Retry's refusal.
+MODEL_NOT_AVAILABLE = "That model is not available to you right now. Choose another model."
+
+
 class MessageForm(forms.Form):
     """One message from the composer. The model must be one the user may pick right now."""
 
@@ -41,9 +45,7 @@ class MessageForm(forms.Form):
             raise forms.ValidationError("Choose a model.")
         model = self.models.get(key)
         if model is None:
-            raise forms.ValidationError(
-                "That model is not available to you right now. Choose another model."
-            )
+            raise forms.ValidationError(MODEL_NOT_AVAILABLE)
         return model
 
 

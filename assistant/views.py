@@ -27,7 +27,7 @@ from ai_settings.current import aget_current, get_current
 from assistant import chat, display, stream, usage
 from assistant.access import app_access_required
 from assistant.attachments import AttachmentRefused, check_files
-from assistant.forms import MessageForm, RenameForm
+from assistant.forms import MODEL_NOT_AVAILABLE, MessageForm, RenameForm
 from assistant.models import Conversation, Message, ToolCall
 from assistant.page_context import page_context
 from assistant.providers.base import ToolSpec
@@ -203,7 +203,7 @@ def _user_model(
     model = next((m for m in models if m.key == model_key), None)
     if model is None:
         return _refusal(
-            "That model is not available to you right now. Choose another model.",
+            MODEL_NOT_AVAILABLE,
             status=400,
             picker=display.model_picker(models, conversation),
         )

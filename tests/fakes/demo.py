@@ -90,32 +90,35 @@ def _failure(result: Any) -> str | None:
     return None
 
 
-def _low_stock(results: list[tuple[str, Any]]) -> Reply:
+def _first_steps(results: list[tuple[str, Any]], read: dict[str, Any]) -> Reply | None:
+    """The steps every request starts with: `schema` to find the books, then `items` read
+    with `read`'s arguments; a failed call is answered. None once the books are read."""
     if not results:
         return _call("schema", {}, 1)
     name, result = results[-1]
     if (problem := _failure(result)) is not None:
         return _answer(problem)
-    if name == "schema":
-        collection = _book_collection(result)
-        if collection is None:
-            return _answer("I cannot see any books with your permissions.")
-        return _call(
-            "items",
-            {
-                "action": "read",
-                "collection": collection,
-                "fields": ["title", "stock", "price"],
-                "filter": {"stock": {"_lt": LOW_STOCK}},
-                "sort": ["stock", "title"],
-            },
-            2,
-        )
-    books = result.get("items", [])
+    if name != "schema":
+        return None
+    collection = _book_collection(result)
+    if collection is None:
+        return _answer("I cannot see any books with your permissions.")
+    return _call("items", {"action": "read", "collection": collection, **read}, 2)
+
+
+def _low_stock(results: list[tuple[str, Any]]) -> Reply:
+    read = {
+        "fields": ["title", "stock", "price"],
+        "filter": {"stock": {"_lt": LOW_STOCK}},
+        "sort": ["stock", "title"],
+    }
+    if (step := _first_steps(results, read)) is not None:
+        return step
+    books = results[-1][1].get("items", [])
     if not books:
         return _answer(f"Every book has at least {LOW_STOCK} copies in stock.")
-    lines = [f"- **{b['title']}**: {b['stock']} in stock ({b['price']})" for b in books]
-    return _answer(f"{len(books)} books have fewer than {LOW_STOCK} in stock:\n\n" + "\n".join(lines))
+    lines = "\n".join(f"- **{b['title']}**: {b['stock']} in stock ({b['price']})" for b in books)
+    return _answer(f"{len(books)} books have fewer than {LOW_STOCK} in stock:\n\n{lines}")
 
 
 def _raise_price(match: re.Match[str], results: list[tuple[str, Any]]) -> Reply:
@@ -124,25 +127,10 @@ def _raise_price(match: re.Match[str], results: list[tuple[str, Any]]) -> Reply:
         price = str(Decimal(match.group("price")).quantize(Decimal("0.01")))
     except InvalidOperation:
         return _answer("Tell me the new price as a number, e.g. 12.50.")
-    if not results:
-        return _call("schema", {}, 1)
-    name, result = results[-1]
-    if (problem := _failure(result)) is not None:
-        return _answer(problem)
-    if name == "schema":
-        collection = _book_collection(result)
-        if collection is None:
-            return _answer("I cannot see any books with your permissions.")
-        return _call(
-            "items",
-            {
-                "action": "read",
-                "collection": collection,
-                "fields": ["title", "price"],
-                "filter": {"title": {"_icontains": title}},
-            },
-            2,
-        )
+    read = {"fields": ["title", "price"], "filter": {"title": {"_icontains": title}}}
+    if (step := _first_steps(results, read)) is not None:
+        return step
+    result = results[-1][1]
     if "updated" in result:
         return _answer(f"Done: “{title}” now costs {price}.")
     books = result.get("items", [])

@@ -58,7 +58,7 @@ from assistant.providers.events import (
 )
 from assistant.stream_watch import stream_watch
 from assistant.system_prompt import build_system_prompt
-from assistant.turn_tools import NO_TOOLS, TurnTools
+from assistant.tool_calls import NO_TOOLS, TurnTools
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from ai_settings.current import CurrentSettings
 from assistant import attachments, page_context
 from assistant.heartbeat import interrupt_abandoned
 from assistant.models import Attachment, Conversation, Message, ToolCall
+from assistant.tool_calls import approval_context, question_context
 from assistant.tools import get_tool
-from assistant.tools.cards import approval_context, question_context
 from assistant.usage import models_for_user, remaining_budget
 
 RECENT_CONVERSATIONS = 50

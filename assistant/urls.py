@@ -11,9 +11,8 @@ from __future__ import annotations
 from django.urls import include, path
 
 from ai_settings import urls as settings_urls
-from assistant import picker_views, views
+from assistant import picker_views, tool_settings_views, views
 from assistant.mcp import views as token_views
-from assistant.tools import views as tool_views
 from assistant.usage import views as usage_views
 
 chat_patterns = [
@@ -22,7 +21,7 @@ chat_patterns = [
     path("new/", views.new_conversation, name="new"),
     path("messages/", views.send, name="send"),
     path("retry/", views.retry, name="retry"),
-    path("tools/", tool_views.tool_settings, name="tool_settings"),
+    path("tools/", tool_settings_views.tool_settings, name="tool_settings"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/messages/", views.send, name="send_to"),
     path("c/<int:pk>/rename/", views.rename_conversation, name="rename"),

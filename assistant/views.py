@@ -24,17 +24,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import aget_current, get_current
-from assistant import chat, display, stream, usage
+from assistant import chat, display, stream, tool_calls, usage
 from assistant.access import app_access_required
 from assistant.attachments import AttachmentRefused, check_files
 from assistant.forms import MODEL_NOT_AVAILABLE, MessageForm, RenameForm
 from assistant.models import Conversation, Message, ToolCall
 from assistant.page_context import page_context
 from assistant.providers.base import ToolSpec
-from assistant.tools import turn as tool_turn
-from assistant.tools.cards import question_context
-from assistant.tools.turn import RegistryTurnTools
-from assistant.turn_tools import TurnTools
+from assistant.tool_calls import RegistryTurnTools, TurnTools, question_context
 from prompts.queries import render_published
 from prompts.request_numbers import object_id
 
@@ -416,13 +413,13 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         pk=pk,
         message__conversation__user=request.user,
     )
-    if not tool_turn.takes_decision(call, decision):
+    if not tool_calls.takes_decision(call, decision):
         return HttpResponse(
             "This tool call does not take that decision.", status=409, content_type="text/plain"
         )
     message = call.message
     if decision == "answer":
-        errors = tool_turn.answer(call, request.user, request.POST)
+        errors = tool_calls.answer(call, request.user, request.POST)
         if errors:
             call.card_template = "assistant/_ask_user_form.html"
             call.card_context = question_context(
@@ -438,11 +435,11 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
                 request, "assistant/stream/ask_user_errors.html", {"call": call}, status=400
             )
     elif decision == "approve":
-        tool_turn.approve(call, request.user)
+        tool_calls.approve(call, request.user)
     elif decision == "deny":
-        tool_turn.deny(call, request.user)
+        tool_calls.deny(call, request.user)
     else:
-        tool_turn.dismiss(call, request.user)
+        tool_calls.dismiss(call, request.user)
     if not request.htmx:
         return redirect("assistant:conversation", pk=message.conversation_id)
     message = _message_for_display(message)

@@ -6,6 +6,7 @@ import pytest
 from django.urls import include, path
 
 from assistant.models import Conversation, Message, ToolCall, ToolPreference
+from assistant.tool_settings_views import tool_settings
 from assistant.tools import all_tools, get_tool, tool_specs, unavailable_result
 from assistant.tools.preferences import (
     enabled_tools,
@@ -14,7 +15,6 @@ from assistant.tools.preferences import (
     set_mode,
     unused_tools,
 )
-from assistant.tools.views import tool_settings
 from tests.test_tools_support import make_user
 
 pytestmark = pytest.mark.django_db

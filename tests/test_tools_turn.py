@@ -12,10 +12,10 @@ from django.contrib.auth.models import Group
 
 from ai_settings.current import get_current
 from assistant import history
+from assistant import tool_calls as turn
 from assistant.models import Conversation, Message
 from assistant.models import ToolCall as ToolCallRow
 from assistant.providers.events import ToolCall
-from assistant.tools import turn
 from assistant.tools.preferences import set_mode
 from prompts.models import Prompt
 from tests.conftest import _make_user

@@ -1,6 +1,10 @@
-"""The chat loop's tools: assistant.turn_tools.TurnTools implemented with the registry.
+"""Tool calls in a chat turn, in one place: the protocol the chat loop uses (TurnTools, and
+NO_TOOLS for a turn without any), its implementation over the tool registry
+(RegistryTurnTools), the user's decisions (approve, deny, answer, dismiss) and what the chat
+shows for a call that waits on the user (the approval card and the ask_user form's context).
 
-One step's calls are stored as ToolCall rows and then, per call:
+The loop asks a TurnTools for the specs to send, and hands it every step's tool calls. One
+step's calls are stored as ToolCall rows and then, per call:
 - unknown or Disabled tool, or the turn's last allowed step: not run, an error result;
 - `ask_user`: checked; a valid call waits for the user's answer (status pending);
 - a call that needs approval (see preferences.needs_approval) waits for Approve/Deny,
@@ -19,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
@@ -42,7 +46,74 @@ from assistant.tools.ask_user import (
 )
 from assistant.tools.base import CallPreview, ToolContext, ToolResult
 from assistant.tools.preferences import Mode, enabled_tools, modes_for, needs_approval
-from assistant.turn_tools import StepTools
+
+# The protocol the chat loop uses ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepTools:
+    """What became of one step's tool calls."""
+
+    rows: list[ToolCallRow]  # stored calls, in order, for the cards
+    # The assistant message carrying the calls and one tool message per finished call, to
+    # append to the next request of this turn.
+    assistant_message: ChatMessage
+    results: list[ChatMessage] = field(default_factory=list)
+    # Message.Status.AWAITING_APPROVAL / AWAITING_ANSWER when the turn must wait for the user.
+    paused_status: str = ""
+
+
+class TurnTools(Protocol):
+    async def specs(self) -> Sequence[ToolSpec]:
+        """The tools to send: the user's enabled tools (Disabled ones are left out)."""
+        ...
+
+    async def handle(
+        self, message: Message, calls: Sequence[ToolCall], *, last_step: bool
+    ) -> StepTools:
+        """Store and run (or pause on) one step's calls. On the last allowed step nothing is
+        run: every call is stored as not run, with a result saying why."""
+        ...
+
+    async def resume(self, message: Message) -> StepTools:
+        """Run the calls of a paused message whose decisions (approve / deny / answer) are
+        stored on its rows, and return the outcome (paused_status set if some still wait)."""
+        ...
+
+
+class _NoTools:
+    async def specs(self) -> Sequence[ToolSpec]:
+        return ()
+
+    async def handle(
+        self, message: Message, calls: Sequence[ToolCall], *, last_step: bool
+    ) -> StepTools:
+        # A model may invent a call although no tools were sent: tell it so and go on.
+        return StepTools(
+            rows=[],
+            assistant_message=ChatMessage(
+                role="assistant", text=message.content, tool_calls=tuple(calls)
+            ),
+            results=[
+                ChatMessage(
+                    role="tool",
+                    text=json.dumps({"error": f"There is no tool named “{call.name}”."}),
+                    tool_call_id=call.id,
+                    tool_name=call.name,
+                    is_error=True,
+                )
+                for call in calls
+            ],
+        )
+
+    async def resume(self, message: Message) -> StepTools:
+        raise RuntimeError("Nothing to resume: no tools are available.")
+
+
+NO_TOOLS: TurnTools = _NoTools()
+
+
+# Its implementation over the tool registry --------------------------------------------------
 
 Status = ToolCallRow.Status
 
@@ -219,7 +290,7 @@ def takes_decision(row: ToolCallRow, decision: str) -> bool:
     return decision in ("approve", "deny")
 
 
-# -- what the page shows and the user's decisions ------------------------------------------
+# The user's decisions, and the approval card's preview ---------------------------------------
 
 
 def approval_card(row: ToolCallRow, user: Any, current: CurrentSettings) -> CallPreview:
@@ -281,3 +352,64 @@ def dismiss(row: ToolCallRow, user: Any) -> bool:
     result = dismissed_result()
     return _decide(row, user, status=Status.DONE, result=result.content, finished_at=timezone.now())
 
+
+# What the chat shows for a call waiting on the user -------------------------------------------
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str) if value else ""
+
+
+def approval_context(
+    row: ToolCallRow, user: Any, current: CurrentSettings, *, approve_url: str, deny_url: str
+) -> dict[str, Any]:
+    card = approval_card(row, user, current)
+    return {
+        "call": row,
+        "card": card,
+        "filter_json": _pretty(card.details.get("filter")),
+        "data_json": _pretty(card.details.get("data")),
+        "arguments_json": _pretty(row.arguments),
+        "approve_url": approve_url,
+        "deny_url": deny_url,
+    }
+
+
+@dataclass(frozen=True)
+class QuestionRow:
+    question: Question
+    error: str = ""
+    chosen: tuple[str, ...] = ()  # option indexes as posted, to keep them checked
+    text: str = ""
+
+
+def _values(form: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    if hasattr(form, "getlist"):
+        return tuple(form.getlist(name))
+    value = form.get(name)
+    if value is None:
+        return ()
+    return tuple(map(str, value)) if isinstance(value, (list, tuple)) else (str(value),)
+
+
+def question_context(
+    row: ToolCallRow,
+    *,
+    answer_url: str,
+    dismiss_url: str,
+    form: Mapping[str, Any] | None = None,
+    errors: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """The answer form for a pending ask_user call; after a refused submit, pass the posted
+    form and the errors from `answer` to show them."""
+    form, errors = form or {}, errors or {}
+    rows = [
+        QuestionRow(
+            question,
+            errors.get(question.index, ""),
+            _values(form, question.field_name),
+            str(form.get(question.text_field_name) or ""),
+        )
+        for question in parse_questions(row.arguments)
+    ]
+    return {"call": row, "rows": rows, "answer_url": answer_url, "dismiss_url": dismiss_url}

@@ -11,11 +11,10 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from ai_settings import audit, catalog, redaction
-from ai_settings.current import ProviderConnection, aget_current
+from ai_settings.current import ProviderConnection, aget_current, builtin_base_url
 from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.forms import BUILTIN_KINDS, KEY_LABELS, validate_base_url, validate_secret_text
 from ai_settings.page import ProviderBlock, SettingsPage
@@ -79,8 +78,7 @@ def _builtin_plan(page: SettingsPage, kind: str) -> Plan:
         return Plan(None, f"Enter the {KEY_LABELS[kind]} first.")
     if problem := _checked_key(key):
         return Plan(None, problem)
-    base_url = getattr(settings, f"{kind.upper()}_BASE_URL", None)
-    connection = ProviderConnection(kind, kind, label, key, base_url)
+    connection = ProviderConnection(kind, kind, label, key, builtin_base_url(kind))
     return Plan(connection, allowed=allowed, kind=kind)
 
 

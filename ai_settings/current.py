@@ -59,12 +59,17 @@ def _usable_secret(value: str) -> str:
     return "" if value is UNDECRYPTABLE else (value or "")
 
 
-def _build(row: AISettings) -> CurrentSettings:
-    base_urls = {
+def builtin_base_url(kind: str) -> str | None:
+    """Where a built-in provider is reached: the gateway from settings, or None for the SDK's
+    own address."""
+    return {
         catalog.OPENAI: app_settings.OPENAI_BASE_URL,
         catalog.ANTHROPIC: app_settings.ANTHROPIC_BASE_URL,
         catalog.GOOGLE: app_settings.GOOGLE_BASE_URL,
-    }
+    }[kind]
+
+
+def _build(row: AISettings) -> CurrentSettings:
     allowed = {
         catalog.OPENAI: row.openai_allowed_models,
         catalog.ANTHROPIC: row.anthropic_allowed_models,
@@ -80,7 +85,7 @@ def _build(row: AISettings) -> CurrentSettings:
     for kind, label in catalog.BUILTIN_PROVIDERS.items():
         if not keys[kind]:
             continue  # a provider without a key offers no models, whatever its list says
-        connections[kind] = ProviderConnection(kind, kind, label, keys[kind], base_urls[kind])
+        connections[kind] = ProviderConnection(kind, kind, label, keys[kind], builtin_base_url(kind))
         for model_id in allowed[kind] or []:
             info = catalog.catalog_model(kind, model_id)
             models.append(

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 
-from ai_settings.models import AISettings
+from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider, GroupAIPolicy
 from assistant.models import Conversation, Message, ToolCall
 from config.demo_shop.models import Author, Book
 from prompts.models import Prompt, PromptCollection, PromptMessage
@@ -151,3 +151,16 @@ async def asgi_request(
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         response = await client.request(method, path, headers=headers or {}, content=body)
     return response.status_code, dict(response.headers), response.text
+
+
+def stored_settings() -> tuple[Any, ...]:
+    """Everything Settings → AI stores (its row without the save time, the compatible
+    providers and models, the group policies): equal before and after means nothing changed."""
+    row = AISettings.objects.values().get(pk=1)
+    row.pop("updated_at")
+    return (
+        row,
+        list(CompatibleProvider.objects.order_by("pk").values()),
+        list(CompatibleModel.objects.order_by("pk").values()),
+        list(GroupAIPolicy.objects.order_by("pk").values()),
+    )

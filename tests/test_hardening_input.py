@@ -21,7 +21,6 @@ from ai_settings.models import (
     AISettings,
     CompatibleModel,
     CompatibleProvider,
-    GroupAIPolicy,
     SettingsAuditEntry,
 )
 from assistant.models import Conversation, Message, ToolCall
@@ -80,13 +79,8 @@ nasty_text = st.one_of(
 
 
 def _settings_state() -> tuple[Any, ...]:
-    row = AISettings.objects.values().get(pk=1)
-    row.pop("updated_at")
     return (
-        row,
-        list(CompatibleProvider.objects.order_by("pk").values()),
-        list(CompatibleModel.objects.order_by("pk").values()),
-        list(GroupAIPolicy.objects.order_by("pk").values()),
+        *setup.stored_settings(),
         SettingsAuditEntry.objects.count(),
     )
 

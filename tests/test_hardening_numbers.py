@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider, GroupAIPolicy
+from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider
 from assistant.models import Conversation, Message, ToolCall
 from config.doors import DOORS
 from prompts.request_numbers import MAX_ID, object_id, whole_number
@@ -140,13 +140,8 @@ READERS = [
 
 
 def _state() -> tuple[Any, ...]:
-    row = AISettings.objects.values().get(pk=1)
-    row.pop("updated_at")
     return (
-        row,
-        list(CompatibleProvider.objects.order_by("pk").values()),
-        list(CompatibleModel.objects.order_by("pk").values()),
-        list(GroupAIPolicy.objects.order_by("pk").values()),
+        *setup.stored_settings(),
         list(Conversation.objects.order_by("pk").values("pk", "title")),
         list(Message.objects.order_by("pk").values("pk", "status", "content")),
         list(ToolCall.objects.order_by("pk").values("pk", "status", "result")),

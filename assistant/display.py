@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
-from assistant import attachments, heartbeat, page_context
+from assistant import heartbeat, page_context
+from assistant.attachments import ACCEPT
 from assistant.models import Attachment, Conversation, Message, ToolCall
 from assistant.tool_calls import approval_context, question_context
 from assistant.tools import get_tool
@@ -222,7 +223,7 @@ def chat_context(
         "page_url": page_url,
         "page_object": page_context.admin_object(page_url) if page_url else None,
         "in_panel": in_panel,
-        "attachment_accept": attachments.ACCEPT,
+        "attachment_accept": ACCEPT,
         "conversations": conversations_for(user),
         "tokens_left": remaining_budget(user, current),
     }

@@ -392,10 +392,6 @@ async def stop(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
 DECISIONS = ("approve", "deny", "answer", "dismiss")
 
 
-def _message_for_display(message: Message) -> display.MessageView:
-    return display.decided_message_view(message, message.conversation.user, get_current())
-
-
 @app_access_required
 @require_POST
 def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
@@ -430,7 +426,7 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         tool_calls.dismiss(call, request.user)
     if not request.htmx:
         return redirect("assistant:conversation", pk=message.conversation_id)
-    shown = _message_for_display(message)
+    shown = display.decided_message_view(message, request.user, get_current())
     return render(
         request, "assistant/stream/decision.html", {"shown": shown, "ready": shown.ready_to_resume}
     )

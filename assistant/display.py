@@ -1,18 +1,21 @@
-"""What the chat templates show: a conversation's messages ready to render, and the model
-picker (the models the user may pick right now, grouped by provider)."""
+"""What the chat templates show, as small frozen view objects built from the stored rows:
+each message with its files, its tool calls and their cards (MessageView, ToolCallView), the
+model picker (the models the user may pick right now, grouped by provider) and the rest of
+the chat's context. Building them only reads: a GET never writes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from django.urls import reverse
 
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
-from assistant import attachments, page_context
-from assistant.heartbeat import interrupt_abandoned
+from assistant import heartbeat, page_context
+from assistant.attachments import ACCEPT
 from assistant.models import Attachment, Conversation, Message, ToolCall
 from assistant.tool_calls import approval_context, question_context
 from assistant.tools import get_tool
@@ -62,57 +65,131 @@ def model_picker(
     return ModelPicker(groups, selected)
 
 
-def messages_for_display(conversation: Conversation) -> list[Message]:
-    """The conversation's messages with their files (metadata only) and tool calls, and
-    whether the last one can be retried. An answer whose worker died shows as interrupted."""
-    interrupt_abandoned(conversation.pk)
+WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
+APPROVAL_CARD = "assistant/_tool_approval.html"
+QUESTION_CARD = "assistant/_ask_user_form.html"
+
+
+@dataclass(frozen=True)
+class ToolCallView:
+    """A tool call as shown; while it waits for the user, with the card that asks (the
+    approval card or the ask_user form) and that card's context."""
+
+    call: ToolCall
+    card_template: str = ""
+    card_context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message as assistant/partials/message.html shows it. `status` and `finish_reason`
+    are the shown ones: an answer whose worker died shows as interrupted before a turn
+    stores it so."""
+
+    message: Message
+    status: str
+    finish_reason: str
+    attachments: tuple[Attachment, ...] = ()
+    tool_calls: tuple[ToolCallView, ...] = ()
+    can_retry: bool = False
+
+    @property
+    def ready_to_resume(self) -> bool:
+        """Paused for the user, and every waiting call is decided: the turn can go on."""
+        return self.status in WAITING and not any(
+            shown.call.status == ToolCall.Status.PENDING for shown in self.tool_calls
+        )
+
+
+def message_view(
+    message: Message,
+    *,
+    attachments: Iterable[Attachment] = (),
+    tool_calls: Iterable[ToolCallView] = (),
+    can_retry: bool = False,
+    abandoned: bool = False,
+) -> MessageView:
+    """`abandoned`: a streaming answer whose worker is gone (assistant.heartbeat), shown as
+    interrupted, as the next turn will store it."""
+    status, finish_reason = message.status, message.finish_reason
+    if abandoned:
+        status = finish_reason = Message.Status.INTERRUPTED.value
+    return MessageView(
+        message, status, finish_reason, tuple(attachments), tuple(tool_calls), can_retry
+    )
+
+
+def question_view(
+    call: ToolCall,
+    *,
+    form: Mapping[str, Any] | None = None,
+    errors: Mapping[int, str] | None = None,
+) -> ToolCallView:
+    """A waiting ask_user call with its answer form; after a refused answer, with what was
+    posted and the errors."""
+    context = question_context(
+        call,
+        answer_url=reverse("assistant:tool_answer", args=[call.pk]),
+        dismiss_url=reverse("assistant:tool_dismiss", args=[call.pk]),
+        form=form,
+        errors=errors,
+    )
+    return ToolCallView(call, QUESTION_CARD, MappingProxyType(context))
+
+
+def tool_call_views(
+    calls: Iterable[ToolCall], user: Any, current: CurrentSettings
+) -> tuple[ToolCallView, ...]:
+    """The calls, each waiting one with its card (sync: an approval card's preview counts
+    the items it would change)."""
+    shown = []
+    for call in calls:
+        if call.status != ToolCall.Status.PENDING:
+            shown.append(ToolCallView(call))
+            continue
+        tool = get_tool(call.name)
+        if tool is not None and tool.interactive:
+            shown.append(question_view(call))
+            continue
+        context = approval_context(
+            call,
+            user,
+            current,
+            approve_url=reverse("assistant:tool_approve", args=[call.pk]),
+            deny_url=reverse("assistant:tool_deny", args=[call.pk]),
+        )
+        shown.append(ToolCallView(call, APPROVAL_CARD, MappingProxyType(context)))
+    return tuple(shown)
+
+
+def message_views(
+    conversation: Conversation, user: Any, current: CurrentSettings
+) -> list[MessageView]:
+    """The conversation's messages with their files (metadata only) and tool calls (with
+    their cards), whether the last one can be retried, and an answer whose worker died as
+    interrupted. Only reads (sync: runs queries)."""
     messages = list(conversation.messages.prefetch_related("tool_calls"))
     files: dict[int, list[Attachment]] = {}
     for row in Attachment.objects.filter(message__conversation=conversation).defer("data"):
         files.setdefault(row.message_id, []).append(row)
-    for message in messages:
-        message.attachment_list = files.get(message.pk, [])
-        message.tool_call_list = list(message.tool_calls.all())
-        message.can_retry = False
-    if messages and messages[-1].status == Message.Status.ERROR:
-        messages[-1].can_retry = True
-    return messages
+    cutoff = heartbeat.stale_before()
+    last = messages[-1] if messages else None
+    return [
+        message_view(
+            message,
+            attachments=files.get(message.pk, ()),
+            tool_calls=tool_call_views(message.tool_calls.all(), user, current),
+            can_retry=message is last and message.status == Message.Status.ERROR,
+            abandoned=heartbeat.is_abandoned(message, cutoff),
+        )
+        for message in messages
+    ]
 
 
-WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
-
-
-def prepare_cards(messages: Sequence[Message], user: Any, current: CurrentSettings) -> None:
-    """Give each call waiting for the user its card (the approval card or the ask_user
-    form) as `card_template` and `card_context` (sync: a preview counts items)."""
-    for message in messages:
-        for call in getattr(message, "tool_call_list", ()):
-            if call.status != ToolCall.Status.PENDING:
-                continue
-            tool = get_tool(call.name)
-            if tool is not None and tool.interactive:
-                call.card_template = "assistant/_ask_user_form.html"
-                call.card_context = question_context(
-                    call,
-                    answer_url=reverse("assistant:tool_answer", args=[call.pk]),
-                    dismiss_url=reverse("assistant:tool_dismiss", args=[call.pk]),
-                )
-            else:
-                call.card_template = "assistant/_tool_approval.html"
-                call.card_context = approval_context(
-                    call,
-                    user,
-                    current,
-                    approve_url=reverse("assistant:tool_approve", args=[call.pk]),
-                    deny_url=reverse("assistant:tool_deny", args=[call.pk]),
-                )
-
-
-def ready_to_resume(message: Message) -> bool:
-    """A paused message whose waiting calls are all decided: its turn can go on."""
-    return message.status in WAITING and not any(
-        call.status == ToolCall.Status.PENDING for call in getattr(message, "tool_call_list", ())
-    )
+def decided_message_view(message: Message, user: Any, current: CurrentSettings) -> MessageView:
+    """A paused answer read again after a decision on one of its calls (sync)."""
+    calls = message.tool_calls.order_by("created_at", "id")
+    return message_view(message, tool_calls=tool_call_views(calls, user, current))
 
 
 def conversations_for(user: Any) -> list[Conversation]:
@@ -136,18 +213,17 @@ def chat_context(
         .first()
         or ""
     )
-    chat_messages = messages_for_display(conversation) if conversation else []
-    prepare_cards(chat_messages, user, current)
-    resumable = next((m for m in chat_messages if ready_to_resume(m)), None)
+    chat_messages = message_views(conversation, user, current) if conversation else []
+    resumable = next((shown for shown in chat_messages if shown.ready_to_resume), None)
     return {
         "conversation": conversation,
         "chat_messages": chat_messages,
-        "resume_message": resumable,
+        "resume_message": resumable.message if resumable else None,
         "picker": model_picker(models, conversation, fallback_key=last_key),
         "page_url": page_url,
         "page_object": page_context.admin_object(page_url) if page_url else None,
         "in_panel": in_panel,
-        "attachment_accept": attachments.ACCEPT,
+        "attachment_accept": ACCEPT,
         "conversations": conversations_for(user),
         "tokens_left": remaining_budget(user, current),
     }

@@ -49,8 +49,8 @@ def turn_started_event(turn: chat.Turn, page: dict[str, object]) -> bytes:
     conversation the message just created."""
     context = {
         **page,
-        "added": turn.added,
-        "reply": turn.reply,
+        "added": [_shown(message) for message in turn.added],
+        "reply": _shown(turn.reply),
         "conversation": turn.conversation,
         "replaced_ids": turn.replaced_ids,
         "resuming": turn.resume_from is not None,
@@ -58,10 +58,32 @@ def turn_started_event(turn: chat.Turn, page: dict[str, object]) -> bytes:
     return sse(render_to_string("assistant/stream/turn_started.html", context))
 
 
+def _shown(message: Message) -> display.MessageView:
+    """A message of this turn as the page shows it, with the rows the chat loop keeps on
+    it (its files, its tool calls), without their cards."""
+    return display.message_view(
+        message,
+        attachments=message.attachment_list,
+        tool_calls=map(display.ToolCallView, message.tool_call_list),
+    )
+
+
+async def _final(turn: chat.Turn, message: Message) -> display.MessageView:
+    """A message at the end of a step; paused for the user, with its calls' cards."""
+    calls = message.tool_call_list
+    if message.status in display.WAITING:
+        tool_calls = await sync_to_async(display.tool_call_views)(calls, turn.user, turn.current)
+    else:
+        tool_calls = tuple(map(display.ToolCallView, calls))
+    return display.message_view(
+        message, tool_calls=tool_calls, can_retry=message.status == Message.Status.ERROR
+    )
+
+
 def message_event(
-    template: str, message: Message, csrf_token: object = None, extra: str = ""
+    template: str, shown: display.MessageView, csrf_token: object = None, extra: str = ""
 ) -> bytes:
-    return sse(render_to_string(template, {"message": message, "csrf_token": csrf_token}) + extra)
+    return sse(render_to_string(template, {"shown": shown, "csrf_token": csrf_token}) + extra)
 
 
 async def budget_fragment(turn: chat.Turn) -> str:
@@ -91,15 +113,15 @@ async def _turn_events(turn: chat.Turn, page: dict[str, object] | None) -> Async
                 yield chunk_event("reasoning", event.message.pk, event.text)
             elif isinstance(event, chat.StepEnded):
                 message = event.message
-                message.can_retry = message.status == Message.Status.ERROR
-                if message.status in display.WAITING:
-                    await sync_to_async(display.prepare_cards)([message], turn.user, turn.current)
                 # Without a database (the answer could not be saved) there is no budget to show.
                 budget = "" if message.error_kind == errors.UNSAVED else await budget_fragment(turn)
                 yield message_event(
-                    "assistant/stream/message_final.html", message, csrf_token, extra=budget
+                    "assistant/stream/message_final.html",
+                    await _final(turn, message),
+                    csrf_token,
+                    extra=budget,
                 )
             elif isinstance(event, chat.StepStarted):
                 yield message_event(
-                    "assistant/stream/message_added.html", event.message, csrf_token
+                    "assistant/stream/message_added.html", _shown(event.message), csrf_token
                 )

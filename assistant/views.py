@@ -19,7 +19,6 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from ai_settings.catalog import AvailableModel
@@ -31,7 +30,7 @@ from assistant.forms import MODEL_NOT_AVAILABLE, MessageForm, RenameForm
 from assistant.models import Conversation, Message, ToolCall
 from assistant.page_context import page_context
 from assistant.providers.base import ToolSpec
-from assistant.tool_calls import RegistryTurnTools, TurnTools, question_context
+from assistant.tool_calls import RegistryTurnTools, TurnTools
 from prompts.queries import render_published
 from prompts.request_numbers import object_id
 
@@ -393,14 +392,6 @@ async def stop(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
 DECISIONS = ("approve", "deny", "answer", "dismiss")
 
 
-def _message_for_display(message: Message) -> Message:
-    message.attachment_list = []
-    message.tool_call_list = list(message.tool_calls.order_by("created_at", "id"))
-    message.can_retry = False
-    display.prepare_cards([message], message.conversation.user, get_current())
-    return message
-
-
 @app_access_required
 @require_POST
 def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
@@ -421,18 +412,11 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     if decision == "answer":
         errors = tool_calls.answer(call, request.user, request.POST)
         if errors:
-            call.card_template = "assistant/_ask_user_form.html"
-            call.card_context = question_context(
-                call,
-                answer_url=reverse("assistant:tool_answer", args=[call.pk]),
-                dismiss_url=reverse("assistant:tool_dismiss", args=[call.pk]),
-                form=request.POST,
-                errors=errors,
-            )
             if not request.htmx:
                 return redirect("assistant:conversation", pk=message.conversation_id)
+            shown = display.question_view(call, form=request.POST, errors=errors)
             return render(
-                request, "assistant/stream/ask_user_errors.html", {"call": call}, status=400
+                request, "assistant/stream/ask_user_errors.html", {"shown": shown}, status=400
             )
     elif decision == "approve":
         tool_calls.approve(call, request.user)
@@ -442,11 +426,9 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         tool_calls.dismiss(call, request.user)
     if not request.htmx:
         return redirect("assistant:conversation", pk=message.conversation_id)
-    message = _message_for_display(message)
+    shown = display.decided_message_view(message, request.user, get_current())
     return render(
-        request,
-        "assistant/stream/decision.html",
-        {"message": message, "ready": display.ready_to_resume(message)},
+        request, "assistant/stream/decision.html", {"shown": shown, "ready": shown.ready_to_resume}
     )
 
 

@@ -1,7 +1,7 @@
 """An answer whose worker died mid-stream (a crash, a lost host) is not left "generating"
-for ever: its heartbeat stops, and the next time its conversation is shown or continued it
-is stored as interrupted with the text saved so far. A live answer keeps its heartbeat, also
-while the provider is silent."""
+for ever: its heartbeat stops, its conversation shows it as interrupted with the text saved so
+far (showing only reads), and the next message in that conversation stores it so. A live
+answer keeps its heartbeat, also while the provider is silent."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from django.test import AsyncClient
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test import AsyncClient, Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from assistant import heartbeat
@@ -61,10 +64,6 @@ async def test_an_answer_left_streaming_by_a_dead_worker_shows_as_interrupted(
     assert "Day one: Lisbon" in page  # the partial answer is kept
     assert "chat-stop" not in page and ">Stop</button>" not in page
     assert "Generating…" not in page
-    await dead.arefresh_from_db()
-    assert (dead.status, dead.content, dead.finish_reason) == (
-        "interrupted", "Day one: Lisbon", "interrupted",
-    )  # fmt: skip
     panel = (await client.get(f"/assistant/panel/?conversation={dead.conversation_id}")).text
     assert "Interrupted" in panel and "chat-stop" not in panel
 
@@ -82,6 +81,31 @@ async def test_an_answer_left_streaming_by_a_dead_worker_shows_as_interrupted(
     assert "Day two: Porto." in events[-1]
     sent = fake_openai.last_body["messages"]
     assert {"role": "assistant", "content": "Day one: Lisbon"} in sent
+    await dead.arefresh_from_db()
+    assert (dead.status, dead.content, dead.finish_reason) == (
+        "interrupted", "Day one: Lisbon", "interrupted",
+    )  # fmt: skip
+
+
+def test_showing_a_dead_answer_as_interrupted_writes_nothing(app_user, local_model):
+    dead = async_to_sync(_left_by_a_dead_worker)(app_user, local_model)
+    stored = Message.objects.values().get(pk=dead.pk)
+    client = Client()
+    client.force_login(app_user)
+
+    for url in (
+        f"/assistant/c/{dead.conversation_id}/",
+        f"/assistant/panel/?conversation={dead.conversation_id}",
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(url).content.decode()
+        assert "Interrupted" in page and "Day one: Lisbon" in page
+        assert "chat-stop" not in page
+        assert queries.captured_queries  # the page's own reads, seen here
+        assert [q["sql"] for q in queries if not q["sql"].startswith("SELECT")] == []
+
+    assert Message.objects.values().get(pk=dead.pk) == stored
+    assert stored["status"] == "streaming"
 
 
 async def test_sending_into_a_conversation_stores_its_dead_answer_as_interrupted(

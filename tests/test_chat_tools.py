@@ -3,6 +3,8 @@ approval pauses the turn with a card, and Approve or Deny resumes it in a new st
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
@@ -109,6 +111,40 @@ async def test_a_delete_waits_for_approval_and_goes_on_after_approve(
 
     again = await client.post(f"/assistant/messages/{paused.pk}/resume/")
     assert again.status_code == 409  # resumes once, whoever clicks twice
+
+
+def _article(html: str, message_id: int) -> str:
+    """One message's markup, without the per-render CSRF token."""
+    pattern = rf'<article [^>]*id="message-{message_id}".*?</article>'
+    found = re.search(pattern, html, re.DOTALL)
+    assert found, f"message {message_id} not shown"
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", found.group())
+
+
+async def test_a_paused_answer_looks_the_same_streamed_reloaded_and_after_a_decision(
+    client, local_model, fake_openai
+):
+    doomed = await PromptCollection.objects.acreate(name="Old stuff")
+    fake_openai.script(
+        Reply(text="Sure.", tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]})]),
+    )  # fmt: skip
+    events = await read_events(
+        await client.post("/assistant/messages/", {"message": "Delete it", "model": local_model})
+    )
+    [paused] = await assistant_messages()
+    call = await ToolCall.objects.aget()
+    page_url = f"/assistant/c/{paused.conversation_id}/"
+
+    streamed = _article(events[-1], paused.pk)
+    assert "Approve this change?" in streamed
+    assert streamed == _article((await client.get(page_url)).text, paused.pk)
+
+    decided = await client.post(
+        f"/assistant/tool-calls/{call.pk}/approve/", headers={"HX-Request": "true"}
+    )
+    swapped = _article(decided.text, paused.pk)
+    assert "Approve this change?" not in swapped and "items · Approved" in swapped
+    assert swapped == _article((await client.get(page_url)).text, paused.pk)
 
 
 async def test_deny_tells_the_model_and_changes_nothing(client, local_model, fake_openai):

@@ -1,4 +1,5 @@
-"""Template filters of the chat: sanitized markdown and durations."""
+"""Template filters and tags of the chat: sanitized markdown, durations, a waiting tool
+call's card."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from assistant.display import ToolCallView
 from assistant.rendering import render_markdown
 
 register = template.Library()
@@ -27,7 +29,7 @@ def seconds(milliseconds: int | None) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def tool_card(context: template.Context, call) -> SafeString:
-    """A waiting call's card (assistant.display.prepare_cards chose template and context)."""
-    card_context = {**call.card_context, "csrf_token": context.get("csrf_token")}
-    return mark_safe(render_to_string(call.card_template, card_context))  # a rendered template
+def tool_card(context: template.Context, shown: ToolCallView) -> SafeString:
+    """A waiting call's card, with the template and context assistant.display chose."""
+    card_context = {**shown.card_context, "csrf_token": context.get("csrf_token")}
+    return mark_safe(render_to_string(shown.card_template, card_context))  # a rendered template

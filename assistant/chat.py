@@ -71,6 +71,8 @@ PERSIST_TIMEOUT = 10.0
 
 @dataclass
 class _Step:
+    """What one provider call of the turn produced, collected while it streams."""
+
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)

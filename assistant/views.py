@@ -161,11 +161,11 @@ def _event_stream(body: Any) -> StreamingHttpResponse:
 
 
 def _begin(
-    request: HttpRequest, user: Any, begin: Callable[..., Turn | None], args: tuple[Any, ...]
+    request: HttpRequest, user: Any, begin: Callable[[Any], Turn | None]
 ) -> tuple[Turn | None, dict[str, Any]]:
-    """`begin(user, *args)`, and the page a conversation the turn created needs (its header,
-    the sidebar's list): synchronous, so that both take one trip to the database thread."""
-    turn = begin(user, *args)
+    """`begin(user)`, and the page a conversation the turn created needs (its header, the
+    sidebar's list): synchronous, so that both take one trip to the database thread."""
+    turn = begin(user)
     page: dict[str, Any] = {"csrf_token": get_token(request)}
     if turn is not None and turn.created_conversation:
         page.update(
@@ -176,15 +176,13 @@ def _begin(
     return turn, page
 
 
-async def _stream_turn(
-    request: HttpRequest, begin: Callable[..., Turn | None], *args: Any
-) -> HttpResponse:
-    """Begin a turn with `begin` (turns.start, retry or resume) in one trip to the database
-    thread (time to first token), then stream its answer. A TurnRefused is answered here, for
-    all three; None (a blank message) is ignored."""
+async def _stream_turn(request: HttpRequest, begin: Callable[[Any], Turn | None]) -> HttpResponse:
+    """Begin a turn with `begin(user)` (turns.start, retry or resume, reading the form there)
+    in one trip to the database thread (time to first token), then stream its answer. A
+    TurnRefused is answered here, for all three; None (a blank message) is ignored."""
     user = await request.auser()
     try:
-        turn, page = await sync_to_async(_begin)(request, user, begin, args)
+        turn, page = await sync_to_async(_begin)(request, user, begin)
     except turns.TurnRefused as refused:
         return _refusal(refused)
     if turn is None:
@@ -197,7 +195,9 @@ async def _stream_turn(
 async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """POST a message; the answer streams back as text/event-stream."""
     started = time.monotonic()
-    return await _stream_turn(request, turns.start, request.POST, request.FILES, pk, started)
+    return await _stream_turn(
+        request, lambda user: turns.start(user, request.POST, request.FILES, pk, started)
+    )
 
 
 @app_access_required
@@ -205,7 +205,8 @@ async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 async def retry(request: HttpRequest) -> HttpResponse:
     """Answer the last question again (after an error), with the picker's model."""
     return await _stream_turn(
-        request, turns.retry, request.POST.get("message"), request.POST.get("model")
+        request,
+        lambda user: turns.retry(user, request.POST.get("message"), request.POST.get("model")),
     )
 
 
@@ -287,4 +288,4 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
 async def resume(request: HttpRequest, message_id: int) -> HttpResponse:
     """Go on with a turn whose waiting calls are all decided: approved calls run, then the
     model answers; streams like a new message."""
-    return await _stream_turn(request, turns.resume, message_id)
+    return await _stream_turn(request, lambda user: turns.resume(user, message_id))

@@ -10,14 +10,13 @@ disabled form), so the manager rule does not look at AI_ENABLED.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 
 from ai_settings.conf import app_settings
@@ -52,27 +51,42 @@ def unauthenticated_response(request: HttpRequest) -> HttpResponse:
     return redirect_to_login(request.get_full_path())
 
 
-def guard(check: Callable[[HttpRequest], HttpResponse | None]):
-    """Turn a check (None = allowed, else the response to send) into a view decorator that
-    works on both sync and async views."""
+def has_permission(user: Any, permission: str) -> bool:
+    """Signed in, active and holding `permission` (superusers hold every one)."""
+    return bool(user.is_authenticated and user.is_active and user.has_perm(permission))
+
+
+def guard(*, permission: str = "", denied: str = "", needs_ai: bool = False):
+    """A view decorator built like Django's user_passes_test, for sync and async views, in
+    this order: with `needs_ai`, a 404 when AI_ENABLED=false; anonymous, the login redirect
+    (401 for machine requests, unauthenticated_response); signed in without `permission`
+    (when one is named), PermissionDenied with `denied` (a 403). An async view's branch
+    awaits request.auser() and user.ahas_perm(), which cache on the request and the user."""
 
     def decorator(view):
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_wrapper(request: HttpRequest, *args, **kwargs):
-                refusal = await sync_to_async(check)(request)
-                if refusal is not None:
-                    return refusal
+                if needs_ai and not ai_enabled():
+                    raise Http404("The AI assistant is disabled.")
+                user = await request.auser()
+                if not user.is_authenticated:
+                    return unauthenticated_response(request)
+                if permission and not (user.is_active and await user.ahas_perm(permission)):
+                    raise PermissionDenied(denied)
                 return await view(request, *args, **kwargs)
 
             return async_wrapper
 
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
-            refusal = check(request)
-            if refusal is not None:
-                return refusal
+            if needs_ai and not ai_enabled():
+                raise Http404("The AI assistant is disabled.")
+            if not request.user.is_authenticated:
+                return unauthenticated_response(request)
+            if permission and not has_permission(request.user, permission):
+                raise PermissionDenied(denied)
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -81,15 +95,8 @@ def guard(check: Callable[[HttpRequest], HttpResponse | None]):
 
 
 def can_manage_ai_settings(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.has_perm(MANAGE_PERMISSION))
+    return has_permission(user, MANAGE_PERMISSION)
 
 
-def _check_manager(request: HttpRequest) -> HttpResponse | None:
-    if not request.user.is_authenticated:
-        return unauthenticated_response(request)
-    if not can_manage_ai_settings(request.user):
-        raise PermissionDenied(MANAGE_DENIED)
-    return None
-
-
-manage_ai_settings_required = guard(_check_manager)
+manage_ai_settings_required = guard(permission=MANAGE_PERMISSION, denied=MANAGE_DENIED)
+"""For the Settings → AI pages: signed in, with the manager permission (AI enabled or not)."""

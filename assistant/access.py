@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from ai_settings.access import ai_enabled, guard, has_permission
 
-from ai_settings.access import ai_enabled, guard, unauthenticated_response
+__all__ = ["ai_enabled", "ai_login_required", "app_access_required", "has_app_access"]
 
 APP_ACCESS_PERMISSION = "assistant.app_access"
 APP_ACCESS_DENIED = (
@@ -25,30 +24,13 @@ APP_ACCESS_DENIED = (
 
 
 def has_app_access(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.has_perm(APP_ACCESS_PERMISSION))
+    return has_permission(user, APP_ACCESS_PERMISSION)
 
 
-def _check_app_access(request: HttpRequest) -> HttpResponse | None:
-    if not ai_enabled():
-        raise Http404("The AI assistant is disabled.")
-    user = request.user
-    if not user.is_authenticated:
-        return unauthenticated_response(request)
-    if not has_app_access(user):
-        raise PermissionDenied(APP_ACCESS_DENIED)
-    return None
-
-
-def _check_signed_in_ai(request: HttpRequest) -> HttpResponse | None:
-    if not ai_enabled():
-        raise Http404("The AI assistant is disabled.")
-    if not request.user.is_authenticated:
-        return unauthenticated_response(request)
-    return None
-
-
-app_access_required = guard(_check_app_access)
+app_access_required = guard(
+    permission=APP_ACCESS_PERMISSION, denied=APP_ACCESS_DENIED, needs_ai=True
+)
 """For every chat view: AI enabled, signed in, App access."""
 
-ai_login_required = guard(_check_signed_in_ai)
+ai_login_required = guard(needs_ai=True)
 """For AI pages any signed-in user may use (e.g. API tokens for MCP): AI enabled, signed in."""

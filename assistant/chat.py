@@ -1,54 +1,47 @@
-"""The chat loop: one turn is build the request → stream the adapter's events → persist.
+"""The chat loop: a turn's steps, each one stream the adapter's events → apply them to the
+step's message → persist it, until the model answers without tools, the user is needed, or
+MAX_STEPS provider calls were made.
 
-A turn starts with `begin_turn` (the user's message and an empty assistant message are
-stored, so the page can show both at once) and runs in `run_turn`, an async generator of
-small UI events that `assistant.stream` turns into Server-Sent Events. Nothing here renders
-HTML or knows which SDK answers.
+`run_turn` runs a Turn (assistant.turns started it) as an async generator of the small UI
+events of assistant.turn_types, which assistant.stream turns into Server-Sent Events. Nothing
+here renders HTML or knows which SDK answers.
 
 Per chunk the loop does no database work: the answer is saved at the end of each step, plus
 at most one progress save per second, and the Stop flag (Message.stop_requested, set by
 whichever worker serves the Stop button) is read every half second; both go through
 assistant.stream_watch, batched for all streams of the process. While the provider streams,
 the request holds no database connection (they belong to the worker's threads:
-config/handler.py). A step that asks for tools runs them and the loop
-goes on, at most MAX_STEPS provider calls per turn; a call that needs the user (approval, an
-answer) ends the stream with the turn paused, and `begin_resume` continues it in a new
-stream once the user decided.
+config/handler.py). A step that asks for tools hands them to the turn's TurnTools
+(assistant.tool_calls) and the loop goes on; a call that needs the user (approval, an answer)
+ends the stream with the turn paused, and a resumed turn runs its decided calls first.
 
-Budgets (assistant.usage): a turn is admitted with the estimate of its first request before
-it is stored, each further call is covered again before it is made (the turn ends with the
-budget's message when it cannot be), and every call writes one ledger row, with estimated
-tokens when the provider reported none.
+Budgets (assistant.usage): the turn was admitted with the estimate of its first request;
+each further call is covered again before it is made (the turn ends with the budget's message
+when it cannot be), and every call writes one ledger row, with estimated tokens when the
+provider reported none.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from ai_settings.catalog import AvailableModel
-from ai_settings.current import CurrentSettings
-from assistant import errors, history, usage
-from assistant.attachments import CheckedFile
-from assistant.heartbeat import interrupt_abandoned
-from assistant.models import Attachment, Conversation, Message
-from assistant.models import ToolCall as ToolCallRow
+from assistant import errors, token_estimates, usage
+from assistant.chat_request import build_request, continue_request
+from assistant.event_pump import END, STOP, EventPump, Failed
+from assistant.models import Conversation, Message
 from assistant.providers import adapter_for
-from assistant.providers.base import AttachmentData, ChatMessage, ChatRequest, ToolSpec
+from assistant.providers.base import ChatMessage, ChatRequest
 from assistant.providers.events import (
-    Event,
     Finish,
     ProviderError,
     ReasoningDelta,
@@ -57,501 +50,29 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.stream_watch import stream_watch
-from assistant.system_prompt import build_system_prompt
-from assistant.tool_calls import NO_TOOLS, TurnTools
+from assistant.turn_types import (
+    ReasoningChunk,
+    StepEnded,
+    StepStarted,
+    TextChunk,
+    Turn,
+    TurnEvent,
+    new_reply,
+)
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 100_000
 MAX_STEPS = 10
 PROGRESS_SAVE_SECONDS = 1.0
 # Seconds the database may take to store a finished step, queueing included: under load
 # (200 streams finishing at once on one worker) 3 s failed half the answers (tests/test_load.py).
 PERSIST_TIMEOUT = 10.0
-TITLE_LENGTH = 60
-
-
-# What the loop tells the page ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TextChunk:
-    message: Message
-    text: str
-
-
-@dataclass(frozen=True)
-class ReasoningChunk:
-    message: Message
-    text: str
-
-
-@dataclass(frozen=True)
-class StepStarted:
-    """A new assistant message (the next step of a turn that used tools)."""
-
-    message: Message
-
-
-@dataclass(frozen=True)
-class StepEnded:
-    """The message is final for this stream: complete, stopped, interrupted, failed, or
-    paused for the user (awaiting approval / an answer)."""
-
-    message: Message
-
-
-TurnEvent = TextChunk | ReasoningChunk | StepStarted | StepEnded
-
-
-# A turn ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Turn:
-    user: Any
-    current: CurrentSettings
-    conversation: Conversation
-    model: AvailableModel
-    question: Message
-    reply: Message
-    admission: usage.Admission
-    tools: TurnTools = NO_TOOLS
-    started: float = field(default_factory=time.monotonic)
-    resume_from: Message | None = None
-    # Retry: the failed answer's messages, removed from the page when the new one starts.
-    replaced_ids: list[int] = field(default_factory=list)
-    # Shown when the stream starts, before the answer: a chosen prompt's messages and the
-    # question.
-    added: list[Message] = field(default_factory=list)
-    # The first request's history and system prompt, when loaded with the turn's messages.
-    preloaded_history: tuple[list[ChatMessage], str] | None = None
-
-
-def _title_from(text: str) -> str:
-    words = " ".join(text.split())
-    return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1].rstrip() + "…"
-
-
-def _new_reply(conversation: Conversation, model: AvailableModel) -> Message:
-    return Message(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        provider=model.provider_label,
-        model=model.model_id,
-    )
-
-
-WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
-NOT_DECIDED_RESULT = json.dumps(
-    {
-        "error": "The user sent a new message instead of answering this call; it was not run.",
-        "kind": "not_decided",
-    }
-)
-
-
-def _close_waiting_calls(conversation: Conversation) -> None:
-    """The user wrote a new message instead of approving or answering: the waiting calls
-    are closed as not run (the model is told), so the history stays complete."""
-    waiting = conversation.messages.filter(status__in=WAITING)
-    ToolCallRow.objects.filter(message__in=waiting, status=ToolCallRow.Status.PENDING).update(
-        status=ToolCallRow.Status.DENIED,
-        result=NOT_DECIDED_RESULT,
-        is_error=True,
-        finished_at=timezone.now(),
-    )
-    waiting.update(status=Message.Status.COMPLETE)
-
-
-def _begin_turn_sync(
-    *,
-    user: Any,
-    conversation: Conversation | None,
-    model: AvailableModel,
-    text: str,
-    files: Sequence[CheckedFile],
-    page_context: dict[str, Any] | None,
-    extra_instructions: str,
-    prompt_messages: Sequence[tuple[str, str]],
-) -> tuple[Conversation, list[Message], Message]:
-    with transaction.atomic():
-        if conversation is None:
-            first_text = text or next((t for role, t in prompt_messages if role == "user"), "")
-            conversation = Conversation.objects.create(
-                user=user, title=_title_from(first_text), model_key=model.key
-            )
-        else:
-            conversation.model_key = model.key
-            if not conversation.title:
-                conversation.title = _title_from(text)
-            conversation.save(update_fields=["model_key", "title", "updated_at"])
-            # Answers left streaming by a worker that died, or waiting for a decision the
-            # user skipped by writing again: rare, so one read says whether to close any.
-            leftover = set(
-                conversation.messages.filter(
-                    status__in=(Message.Status.STREAMING, *WAITING)
-                ).values_list("status", flat=True)
-            )
-            if Message.Status.STREAMING in leftover:
-                interrupt_abandoned(conversation.pk)  # its partial text joins the history
-            if leftover.intersection(WAITING):
-                _close_waiting_calls(conversation)
-        # A chosen prompt's messages come first, as they would in an MCP client.
-        added = [
-            Message(
-                conversation=conversation,
-                role=Message.Role.ASSISTANT if role == "assistant" else Message.Role.USER,
-                content=prompt_text,
-            )
-            for role, prompt_text in prompt_messages
-        ]
-        question = Message(
-            conversation=conversation,
-            role=Message.Role.USER,
-            content=text,
-            page_context=page_context,
-            extra_instructions=extra_instructions,
-        )
-        added.append(question)
-        reply = _new_reply(conversation, model)
-        Message.objects.bulk_create([*added, reply])  # one INSERT, in this order
-        for shown in added:
-            shown.attachment_list, shown.tool_call_list = [], []
-        question.attachment_list = [
-            Attachment.objects.create(
-                message=question,
-                filename=f.filename,
-                content_type=f.content_type,
-                size=len(f.data),
-                data=f.data,
-            )
-            for f in files
-        ]
-    return conversation, added, reply
-
-
-def _admit(
-    user: Any,
-    current: CurrentSettings,
-    model: AvailableModel,
-    loaded: tuple[list[ChatMessage], str],
-    tool_specs: Sequence[ToolSpec],
-) -> usage.Admission:
-    """Admit the turn (rate limit, budget), reserving the estimate of its first request: the
-    history trimmed as it will be sent, the system prompt and the tool specs, plus the model's
-    max output. Called inside the transaction that stored the turn's messages, after loading
-    them: usage.Refused rolls that transaction back, so a refused message leaves nothing."""
-    messages, system_prompt = loaded
-    trimmed = history.trim(messages, model=model, system_prompt=system_prompt, tools=tool_specs)
-    admission = usage.admit_sync(
-        user, current, model, estimated_input_tokens=trimmed.estimated_tokens
-    )
-    if not admission.admitted:
-        raise usage.Refused(admission)
-    return admission
-
-
-def start_turn(
-    *,
-    user: Any,
-    current: CurrentSettings,
-    conversation: Conversation | None,
-    model: AvailableModel,
-    text: str,
-    files: Sequence[CheckedFile] = (),
-    page_context: dict[str, Any] | None = None,
-    extra_instructions: str = "",
-    prompt_messages: Sequence[tuple[str, str]] = (),
-    tools: TurnTools = NO_TOOLS,
-    tool_specs: Sequence[ToolSpec] = (),
-    started: float | None = None,
-) -> Turn:
-    """Store the user's message (with its files) and an empty assistant message (a new
-    conversation is created when none is given), load the history the first provider request
-    needs and admit the turn with that request's estimate; raises usage.Refused with nothing
-    stored. `tool_specs`: the specs `tools` will send. Synchronous: the send view runs it in
-    its one trip to the database."""
-    with transaction.atomic():
-        conversation, added, reply = _begin_turn_sync(
-            user=user,
-            conversation=conversation,
-            model=model,
-            text=text,
-            files=files,
-            page_context=page_context,
-            extra_instructions=extra_instructions,
-            prompt_messages=prompt_messages,
-        )
-        loaded = _history_sync(
-            user=user,
-            current=current,
-            conversation_id=conversation.pk,
-            before=added[0].pk,
-            new=added,
-        )
-        admission = _admit(user, current, model, loaded, tool_specs)
-    reply.attachment_list, reply.tool_call_list = [], []
-    return Turn(
-        user=user,
-        current=current,
-        conversation=conversation,
-        model=model,
-        question=added[-1],
-        reply=reply,
-        admission=admission,
-        tools=tools,
-        started=started if started is not None else time.monotonic(),
-        added=added,
-        preloaded_history=loaded,
-    )
-
-
-def retry_turn(
-    *,
-    user: Any,
-    current: CurrentSettings,
-    conversation: Conversation,
-    failed: Message,
-    model: AvailableModel,
-    tools: TurnTools = NO_TOOLS,
-    tool_specs: Sequence[ToolSpec] = (),
-) -> Turn:
-    """Answer the question of a failed (or stopped, or interrupted) last turn again: the old
-    answer is replaced by a new one. Admitted like a new message, with the estimate of the
-    request it will send; raises usage.Refused with nothing changed."""
-    with transaction.atomic():
-        # A write first: on SQLite a transaction that reads first may not write later.
-        conversation.model_key = model.key
-        conversation.save(update_fields=["model_key", "updated_at"])
-        question = (
-            conversation.messages.filter(role=Message.Role.USER, pk__lt=failed.pk)
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        answers = conversation.messages.filter(
-            role=Message.Role.ASSISTANT, pk__gt=question.pk if question else 0
-        )
-        removed = list(answers.values_list("pk", flat=True))
-        answers.delete()
-        reply = _new_reply(conversation, model)
-        reply.save()
-        loaded = _history_sync(
-            user=user, current=current, conversation_id=conversation.pk, before=reply.pk
-        )
-        admission = _admit(user, current, model, loaded, tool_specs)
-    reply.attachment_list, reply.tool_call_list = [], []
-    return Turn(
-        user=user,
-        current=current,
-        conversation=conversation,
-        model=model,
-        question=question,
-        reply=reply,
-        admission=admission,
-        tools=tools,
-        replaced_ids=removed,
-        preloaded_history=loaded,
-    )
-
-
-def begin_resume(
-    *,
-    user: Any,
-    current: CurrentSettings,
-    paused: Message,
-    model: AvailableModel,
-    tools: TurnTools,
-    tool_specs: Sequence[ToolSpec] = (),
-) -> Turn | None:
-    """Continue a turn paused for the user, once every waiting call is decided. None when
-    it is not waiting any more (resumed already, by another click or worker). Admitted with
-    the estimate of the history as it stands (the calls' results come later, and run_turn
-    covers them before the call); raises usage.Refused with nothing changed."""
-    with transaction.atomic():
-        claimed = Message.objects.filter(pk=paused.pk, status__in=WAITING).update(
-            status=Message.Status.STREAMING, heartbeat_at=timezone.now()
-        )
-        if not claimed:
-            return None
-        reply = _new_reply(paused.conversation, model)
-        reply.save()
-        loaded = _history_sync(
-            user=user,
-            current=current,
-            conversation_id=paused.conversation_id,
-            before=reply.pk,
-            resumed_id=paused.pk,
-        )
-        admission = _admit(user, current, model, loaded, tool_specs)
-    paused.status = Message.Status.STREAMING
-    paused.attachment_list = []
-    reply.attachment_list, reply.tool_call_list = [], []
-    return Turn(
-        user=user,
-        current=current,
-        conversation=paused.conversation,
-        model=model,
-        question=paused,
-        reply=reply,
-        admission=admission,
-        tools=tools,
-        resume_from=paused,
-    )
-
-
-# Building the request --------------------------------------------------------------------
-
-
-# The most recent messages loaded for a turn; trimming to the context window drops more.
-HISTORY_LIMIT = 500
-
-
-def _history_sync(
-    *,
-    user: Any,
-    current: CurrentSettings,
-    conversation_id: int,
-    before: int,
-    new: Sequence[Message] = (),
-    resumed_id: int | None = None,
-) -> tuple[list[ChatMessage], str]:
-    """The stored history before message `before`, then `new`, and the turn's system prompt:
-    one trip to the ORM thread. `new`: the turn's messages just stored (`before` is the
-    first), attachments in hand; only what came before them is read. Answers still streaming
-    (another tab's) are left out, but not `resumed_id`, the paused message a resume claimed."""
-    in_flight = Q(status=Message.Status.STREAMING)
-    if resumed_id is not None:
-        in_flight &= ~Q(pk=resumed_id)
-    recent = (
-        Message.objects.filter(conversation_id=conversation_id, pk__lt=before)
-        .exclude(in_flight)
-        .order_by("-created_at", "-id")[:HISTORY_LIMIT]
-    )
-    rows = list(reversed(recent.prefetch_related("tool_calls")))
-    files: dict[int, list[AttachmentData]] = {}
-    if rows:
-        for row in Attachment.objects.filter(
-            message__conversation_id=conversation_id, message_id__gte=rows[0].pk,
-            message_id__lt=before,
-        ):  # fmt: skip
-            files.setdefault(row.message_id, []).append(
-                AttachmentData(row.filename, row.content_type, bytes(row.data))
-            )
-    for message in new:
-        files[message.pk] = [
-            AttachmentData(a.filename, a.content_type, bytes(a.data))
-            for a in message.attachment_list
-        ]
-    rows += new
-    question = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
-    return history.to_chat_messages(rows, files), _system_prompt(user, current, question)
-
-
-def _system_prompt(user: Any, current: CurrentSettings, question: Message | None) -> str:
-    """The custom or default prompt with the date, the user's name, the page and a chosen
-    prompt's extra instructions (assistant.system_prompt)."""
-    return build_system_prompt(
-        current=current,
-        user=user,
-        page_context=question.page_context if question else None,
-        extra_instructions=question.extra_instructions if question else "",
-    )
-
-
-async def build_request(turn: Turn) -> tuple[ChatRequest, bool]:
-    """The provider request for the turn's next step, and whether history was trimmed."""
-    preloaded, turn.preloaded_history = turn.preloaded_history, None
-    messages, system_prompt = preloaded or await sync_to_async(_history_sync)(
-        user=turn.user,
-        current=turn.current,
-        conversation_id=turn.conversation.pk,
-        before=turn.reply.pk,
-    )
-    specs = await turn.tools.specs()
-    trimmed = history.trim(messages, model=turn.model, system_prompt=system_prompt, tools=specs)
-    request = ChatRequest(
-        model=turn.model,
-        system_prompt=system_prompt,
-        messages=trimmed.messages,
-        tools=tuple(specs),
-    )
-    return request, trimmed.trimmed
-
-
-# Streaming one step ----------------------------------------------------------------------
-
-_END = object()
-_STOP = object()
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
-
-
-class _EventPump:
-    """Reads the adapter's events in a task of its own, so a Stop can end the step at once,
-    even while the provider is silent (a long think, a stalled connection)."""
-
-    def __init__(self, events: AsyncIterator[Event]) -> None:
-        self._items: deque[object] = deque()
-        self._ready = asyncio.Event()
-        self._task = asyncio.create_task(self._run(events))
-
-    def _put(self, item: object) -> None:
-        self._items.append(item)
-        self._ready.set()
-
-    async def _run(self, events: AsyncIterator[Event]) -> None:
-        try:
-            async with aclosing(events) as stream:  # type: ignore[type-var]
-                first = True
-                async for event in stream:
-                    self._put(event)
-                    if first:
-                        # Let the first delta be written before the rest of an already
-                        # buffered answer is decoded (time to first token).
-                        first = False
-                        await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # handed to the loop, which logs it and fails the step
-            self._put(_Failed(error))
-        finally:
-            self._put(_END)
-
-    def interrupt(self) -> None:
-        """Stop requested: the loop ends the step when it reaches this."""
-        self._put(_STOP)
-
-    async def next(self) -> object:
-        """The next event, or _END, _STOP or a _Failed."""
-        while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()
-
-    def more_text(self, kind: type[TextDelta] | type[ReasoningDelta]) -> str:
-        """The text of the deltas of this kind already waiting right behind the current one:
-        when the page is slower than the provider, several deltas leave as one event."""
-        pieces = []
-        while self._items and type(self._items[0]) is kind:
-            pieces.append(self._items.popleft().text)  # type: ignore[union-attr]
-        return "".join(pieces)
-
-    async def close(self) -> None:
-        if not self._task.done():
-            self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
 
 
 @dataclass
 class _Step:
+    """What one provider call of the turn produced, collected while it streams."""
+
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
@@ -586,19 +107,19 @@ async def _stream_step(
     turn: Turn, message: Message, request: ChatRequest, step: _Step
 ) -> AsyncIterator[TurnEvent]:
     adapter = adapter_for(turn.current, turn.model.provider_key)
-    pump = _EventPump(adapter.stream(request))
+    pump = EventPump(adapter.stream(request))
     watch = stream_watch()
     watch.watch(message.pk, pump.interrupt)
     last_save = time.monotonic()
     try:
         while True:
             item = await pump.next()
-            if item is _STOP:
+            if item is STOP:
                 step.stopped = True
                 return
-            if item is _END:
+            if item is END:
                 return
-            if isinstance(item, _Failed):
+            if isinstance(item, Failed):
                 logger.error("Provider adapter failed", exc_info=item.error)
                 step.failure_kind = errors.INTERNAL
                 return
@@ -711,8 +232,8 @@ def _call_usage(step: _Step) -> tuple[Usage | None, bool]:
     if step.refused or step.input_tokens is None:
         return None, False
     reasoning = "".join(step.reasoning)
-    output = history.estimate_output("".join(step.text), reasoning, step.calls)
-    return Usage(step.input_tokens, output, history.estimate_text(reasoning)), True
+    output = token_estimates.estimate_output("".join(step.text), reasoning, step.calls)
+    return Usage(step.input_tokens, output, token_estimates.estimate_text(reasoning)), True
 
 
 def _persist_sync(
@@ -806,9 +327,6 @@ def _end_over_budget(message: Message, refusal: usage.Admission) -> None:
     message.error_message = f"Stopped before the next step. {refusal.message}"
 
 
-# The turn --------------------------------------------------------------------------------
-
-
 async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
     """Run the turn's steps, yielding UI events; ends with StepEnded of the last message.
 
@@ -836,7 +354,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
         request, trimmed = await build_request(turn)
         message.history_trimmed = trimmed
         for number in range(1, MAX_STEPS + 1):
-            input_tokens = history.estimate_request(request)
+            input_tokens = token_estimates.estimate_request(request)
             refusal = await _reserve_call(turn, input_tokens, first_call=number == 1)
             if refusal is not None:
                 _end_over_budget(message, refusal)
@@ -870,7 +388,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
                 break
             yield StepEnded(message)
             finished = message
-            message = _new_reply(turn.conversation, turn.model)
+            message = new_reply(turn.conversation, turn.model)
             await message.asave()
             message.attachment_list, message.tool_call_list = [], []
             yield StepStarted(message)
@@ -882,7 +400,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
                 reasoning=finished.reasoning,
                 tool_calls=tuple(calls),
             )
-            request = _continue_request(request, assistant_message, outcome.results)
+            request = continue_request(request, assistant_message, outcome.results)
             step = _Step()
             first_step = False
     except (asyncio.CancelledError, GeneratorExit):
@@ -910,18 +428,6 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
     yield StepEnded(message)
 
 
-def _continue_request(
-    request: ChatRequest, assistant: ChatMessage, results: Sequence[ChatMessage]
-) -> ChatRequest:
-    return ChatRequest(
-        model=request.model,
-        system_prompt=request.system_prompt,
-        messages=(*request.messages, assistant, *results),
-        tools=request.tools,
-        provider_options=request.provider_options,
-    )
-
-
 # Stop ------------------------------------------------------------------------------------
 
 
@@ -937,20 +443,3 @@ async def request_stop(user: Any, conversation_id: int, message_id: int) -> bool
     return updated > 0
 
 
-__all__ = [
-    "MAX_MESSAGE_CHARS",
-    "MAX_STEPS",
-    "ReasoningChunk",
-    "StepEnded",
-    "StepStarted",
-    "TextChunk",
-    "Turn",
-    "TurnEvent",
-    "ToolSpec",
-    "begin_resume",
-    "build_request",
-    "request_stop",
-    "retry_turn",
-    "run_turn",
-    "start_turn",
-]

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from django import forms
 
 from ai_settings.catalog import AvailableModel
-from assistant.chat import MAX_MESSAGE_CHARS
 from assistant.models import Conversation
 from prompts.request_numbers import WholeNumberField
 
+MAX_MESSAGE_CHARS = 100_000
 
 # A model that is not (or no longer) among the user's: the form's error, and Retry's refusal.
 MODEL_NOT_AVAILABLE = "That model is not available to you right now. Choose another model."
@@ -29,6 +29,16 @@ class MessageForm(forms.Form):
     def __init__(self, *args, models: Sequence[AvailableModel], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.models = {m.key: m for m in models}
+
+    def is_blank(self) -> bool:
+        """The one rule for an empty message: no text but whitespace, no prompt chosen, no
+        file attached. Read from the raw input, before validation: a blank message is
+        ignored, whatever else the form holds."""
+        return (
+            not self.data.get("message", "").strip()
+            and not self.data.get("prompt")
+            and not self.files.getlist("attachments")
+        )
 
     def clean_message(self) -> str:
         text = self.cleaned_data["message"].replace("\r\n", "\n")

@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 
 from assistant import chat, display, errors, usage
 from assistant.models import Message
+from assistant.turn_types import ReasoningChunk, StepEnded, StepStarted, TextChunk, Turn
 
 _SENTINEL = "\x00chunk\x00"
 
@@ -44,7 +45,7 @@ def chunk_event(kind: str, message_id: int, text: str) -> bytes:
     return sse(head.replace("\x01", str(message_id)) + html.escape(text, quote=False) + tail)
 
 
-def turn_started_event(turn: chat.Turn, page: dict[str, object]) -> bytes:
+def turn_started_event(turn: Turn, page: dict[str, object]) -> bytes:
     """`page`: new_conversation, in_panel, conversations and csrf_token, for the header of a
     conversation the message just created."""
     context = {
@@ -86,7 +87,7 @@ def message_event(
     return sse(render_to_string(template, {"shown": shown, "csrf_token": csrf_token}) + extra)
 
 
-async def budget_fragment(turn: chat.Turn) -> str:
+async def budget_fragment(turn: Turn) -> str:
     """The user's daily tokens left (usage controls), to refresh after every step. No budget
     applied when the turn was admitted: nothing to look up again."""
     tokens_left = None
@@ -95,23 +96,23 @@ async def budget_fragment(turn: chat.Turn) -> str:
     return render_to_string("assistant/stream/budget.html", {"tokens_left": tokens_left})
 
 
-def turn_events(turn: chat.Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
+def turn_events(turn: Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
     """The whole SSE body of one turn. However it ends (finished, failed, or closed because
     the client went away), the turn's budget reservation is released."""
     return usage.releasing(turn.admission, _turn_events(turn, page))
 
 
-async def _turn_events(turn: chat.Turn, page: dict[str, object] | None) -> AsyncIterator[bytes]:
+async def _turn_events(turn: Turn, page: dict[str, object] | None) -> AsyncIterator[bytes]:
     page = page or {}
     csrf_token = page.get("csrf_token")
     yield turn_started_event(turn, page)
     async with aclosing(chat.run_turn(turn)) as events:
         async for event in events:
-            if isinstance(event, chat.TextChunk):
+            if isinstance(event, TextChunk):
                 yield chunk_event("text", event.message.pk, event.text)
-            elif isinstance(event, chat.ReasoningChunk):
+            elif isinstance(event, ReasoningChunk):
                 yield chunk_event("reasoning", event.message.pk, event.text)
-            elif isinstance(event, chat.StepEnded):
+            elif isinstance(event, StepEnded):
                 message = event.message
                 # Without a database (the answer could not be saved) there is no budget to show.
                 budget = "" if message.error_kind == errors.UNSAVED else await budget_fragment(turn)
@@ -121,7 +122,7 @@ async def _turn_events(turn: chat.Turn, page: dict[str, object] | None) -> Async
                     csrf_token,
                     extra=budget,
                 )
-            elif isinstance(event, chat.StepStarted):
+            elif isinstance(event, StepStarted):
                 yield message_event(
                     "assistant/stream/message_added.html", _shown(event.message), csrf_token
                 )

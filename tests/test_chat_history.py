@@ -4,8 +4,9 @@ the system prompt and the latest turn always kept."""
 from __future__ import annotations
 
 from ai_settings.catalog import AvailableModel
-from assistant.history import estimate_attachment, estimate_message, trim
+from assistant.history import trim
 from assistant.providers.base import AttachmentData, ChatMessage
+from assistant.token_estimates import estimate_attachment, estimate_message
 
 
 def model(context_window: int, max_output: int) -> AvailableModel:

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission
 from django.test import AsyncClient
 
 from ai_settings.catalog import CUSTOM_MAX_OUTPUT
-from assistant import history, usage
+from assistant import token_estimates, usage
 from assistant.models import Conversation, Message, ToolCall, UsageRecord, UsageReservation
 from prompts.models import PromptCollection
 from tests.chat_setup import add_local_provider, configure, read_events
@@ -59,7 +59,7 @@ def test_twelve_parallel_large_messages_overshoot_the_budget_by_one_message_at_m
     for response in refused:
         assert "daily token budget" in response.text
     # One message's estimate, at least: the message itself and the model's max output.
-    one_message = history.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
+    one_message = token_estimates.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
     assert usage.tokens_used_today(app_user.pk) <= 20_000 + one_message
     assert len(fake_openai.generation_requests()) == len(answered)
     # A refused message left nothing behind; the admitted one released its reservation.
@@ -87,8 +87,8 @@ async def test_a_message_reserves_its_own_size_and_the_models_max_output(
     response = await client.post(SEND, {"message": LARGE, "model": local_model})
 
     reserved = (await _open_reservation()).tokens  # held while the answer streams
-    assert reserved >= history.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
-    assert reserved < history.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT + 10_000
+    assert reserved >= token_estimates.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
+    assert reserved < token_estimates.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT + 10_000
     await read_events(response)
     assert not await UsageReservation.objects.filter(settled_at__isnull=True).aexists()
 
@@ -123,7 +123,7 @@ async def test_retry_reserves_the_estimate_of_its_own_request(
 
     assert response.status_code == 200
     reserved = (await _open_reservation()).tokens
-    assert reserved >= history.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
+    assert reserved >= token_estimates.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
     await read_events(response)
     assert (await Message.objects.aget(role="assistant")).content == "Here it is."
 
@@ -225,7 +225,7 @@ async def test_resume_reserves_its_own_request_and_covers_the_call_after_the_too
 
     assert response.status_code == 200
     reserved = (await _open_reservation()).tokens
-    assert reserved >= history.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
+    assert reserved >= token_estimates.estimate_text(LARGE) + CUSTOM_MAX_OUTPUT
     stream = aiter(response.streaming_content)
     seen = b""
     while b'-text" hx-swap="beforeend">' not in seen:  # the answer after the tool began

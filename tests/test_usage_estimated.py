@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 from django.urls import reverse
 
-from assistant import history
+from assistant import token_estimates
 from assistant.models import Message, UsageRecord, UsageReservation
 from tests.chat_setup import configure, read_events
 from tests.fakes.script import HttpError, Reply
@@ -60,9 +60,9 @@ async def _assert_counted_and_marked(client, manager, local_model, outcome: str)
     answer = await _answer()
     assert row.estimated
     assert row.outcome == outcome
-    assert row.input_tokens >= history.estimate_text(QUESTION)
+    assert row.input_tokens >= token_estimates.estimate_text(QUESTION)
     assert answer.content  # some of the answer arrived …
-    assert row.output_tokens == history.estimate_text(answer.content)  # … and is counted
+    assert row.output_tokens == token_estimates.estimate_text(answer.content)  # … and is counted
 
     refused = await client.post(SEND, {"message": "And the costs?", "model": local_model})
     assert refused.status_code == 429
@@ -118,7 +118,7 @@ async def test_a_stopped_answer_is_estimated_and_counted(
     [part async for part in stream]
 
     row = await _assert_counted_and_marked(client, manager, local_model, "stopped")
-    assert row.output_tokens < history.estimate_text(ANSWER * 5)
+    assert row.output_tokens < token_estimates.estimate_text(ANSWER * 5)
 
 
 async def test_a_call_the_provider_refused_counts_nothing(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from ai_settings.models import AISettings, CompatibleProvider
-from assistant.chat import MAX_MESSAGE_CHARS
+from assistant.forms import MAX_MESSAGE_CHARS
 from assistant.models import Conversation, Message
 from prompts.models import Prompt, PromptCollection
 from tests.browser.conftest import log_in

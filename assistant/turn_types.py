@@ -1,0 +1,80 @@
+"""What a chat turn is, as data: the Turn that assistant.turns starts and assistant.chat runs,
+the empty answer each of its steps begins with, and the events the loop yields to the stream
+(assistant.stream)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ai_settings.catalog import AvailableModel
+from ai_settings.current import CurrentSettings
+from assistant import usage
+from assistant.models import Conversation, Message
+from assistant.providers.base import ChatMessage
+from assistant.tool_calls import NO_TOOLS, TurnTools
+
+
+@dataclass
+class Turn:
+    user: Any
+    current: CurrentSettings
+    conversation: Conversation
+    model: AvailableModel
+    question: Message
+    reply: Message
+    admission: usage.Admission
+    tools: TurnTools = NO_TOOLS
+    started: float = field(default_factory=time.monotonic)
+    resume_from: Message | None = None
+    # The message created the conversation: the page shows its header and the sidebar entry.
+    created_conversation: bool = False
+    # Retry: the failed answer's messages, removed from the page when the new one starts.
+    replaced_ids: list[int] = field(default_factory=list)
+    # Shown when the stream starts, before the answer: a chosen prompt's messages and the
+    # question.
+    added: list[Message] = field(default_factory=list)
+    # The first request's history and system prompt, when loaded with the turn's messages.
+    preloaded_history: tuple[list[ChatMessage], str] | None = None
+
+
+def new_reply(conversation: Conversation, model: AvailableModel) -> Message:
+    """The empty assistant message a step streams into (not saved yet)."""
+    return Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        provider=model.provider_label,
+        model=model.model_id,
+    )
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    message: Message
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningChunk:
+    message: Message
+    text: str
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A new assistant message (the next step of a turn that used tools)."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class StepEnded:
+    """The message is final for this stream: complete, stopped, interrupted, failed, or
+    paused for the user (awaiting approval / an answer)."""
+
+    message: Message
+
+
+TurnEvent = TextChunk | ReasoningChunk | StepStarted | StepEnded

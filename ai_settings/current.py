@@ -7,8 +7,8 @@ version lives in the database, so every worker on every host sees a save at once
 
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from ai_settings import catalog
 from ai_settings.catalog import AvailableModel
 from ai_settings.conf import app_settings
-from ai_settings.fields import UNDECRYPTABLE
+from ai_settings.fields import usable_secret
 from ai_settings.models import AISettings, CompatibleProvider
 
 
@@ -55,11 +55,7 @@ _lock = threading.Lock()
 _memo: CurrentSettings | None = None
 
 
-def _usable_secret(value: str) -> str:
-    return "" if value is UNDECRYPTABLE else (value or "")
-
-
-def builtin_base_url(kind: str) -> str | None:
+def _builtin_base_url(kind: str) -> str | None:
     """Where a built-in provider is reached: the gateway from settings, or None for the SDK's
     own address."""
     return {
@@ -69,24 +65,37 @@ def builtin_base_url(kind: str) -> str | None:
     }[kind]
 
 
+def provider_connection(
+    kind: str,
+    api_key: str,
+    *,
+    provider_pk: int | None = None,
+    name: str = "",
+    base_url: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> ProviderConnection:
+    """How to reach a provider from its values, saved (the settings in force) or typed on
+    Settings → AI (Test connection).
+
+    A built-in provider is reached at the gateway from the apps' settings, or its SDK's own
+    address; an OpenAI-compatible one at its Base URL with its custom headers, under its
+    row's key ("compat-new" for one not saved yet)."""
+    if kind != catalog.COMPATIBLE:
+        label = catalog.BUILTIN_PROVIDERS[kind]
+        return ProviderConnection(kind, kind, label, api_key, _builtin_base_url(kind))
+    key = "compat-new" if provider_pk is None else catalog.compatible_provider_key(provider_pk)
+    return ProviderConnection(key, kind, name, api_key, base_url, dict(headers or {}))
+
+
 def _build(row: AISettings) -> CurrentSettings:
-    allowed = {
-        catalog.OPENAI: row.openai_allowed_models,
-        catalog.ANTHROPIC: row.anthropic_allowed_models,
-        catalog.GOOGLE: row.google_allowed_models,
-    }
-    keys = {
-        catalog.OPENAI: _usable_secret(row.openai_api_key),
-        catalog.ANTHROPIC: _usable_secret(row.anthropic_api_key),
-        catalog.GOOGLE: _usable_secret(row.google_api_key),
-    }
     connections: dict[str, ProviderConnection] = {}
     models: list[AvailableModel] = []
     for kind, label in catalog.BUILTIN_PROVIDERS.items():
-        if not keys[kind]:
+        api_key = usable_secret(row.api_key_for(kind))
+        if not api_key:
             continue  # a provider without a key offers no models, whatever its list says
-        connections[kind] = ProviderConnection(kind, kind, label, keys[kind], builtin_base_url(kind))
-        for model_id in allowed[kind] or []:
+        connections[kind] = provider_connection(kind, api_key)
+        for model_id in row.allowed_models_for(kind):
             info = catalog.catalog_model(kind, model_id)
             models.append(
                 AvailableModel(
@@ -105,16 +114,16 @@ def _build(row: AISettings) -> CurrentSettings:
                 )
             )
     for provider in CompatibleProvider.objects.prefetch_related("models"):
-        provider_key = catalog.compatible_provider_key(provider.pk)
-        headers = _usable_secret(provider.custom_headers)
-        connections[provider_key] = ProviderConnection(
-            provider_key,
+        connection = provider_connection(
             catalog.COMPATIBLE,
-            provider.name,
-            _usable_secret(provider.api_key),
-            provider.base_url,
-            json.loads(headers) if headers else {},
+            usable_secret(provider.api_key),
+            provider_pk=provider.pk,
+            name=provider.name,
+            base_url=provider.base_url,
+            headers=provider.header_values() or {},
         )
+        provider_key = connection.key
+        connections[provider_key] = connection
         for model in provider.models.all():
             models.append(
                 AvailableModel(

@@ -40,6 +40,8 @@ class ConnectionResult:
 
 @dataclass(frozen=True)
 class Plan:
+    """What a test sends: the connection built from the page's values, or why there is none."""
+
     connection: ProviderConnection | None
     error: str = ""
     allowed: frozenset[str] = frozenset()

@@ -170,7 +170,8 @@ def model_choices(kind: str, extra_ids: Iterable[str]) -> list[tuple[str, str]]:
 
 
 class AISettingsForm(forms.Form):
-    """The settings row but its providers: prompts, MCP and usage limits."""
+    """The settings row's own fields: prompts, MCP and usage limits (each built-in provider has
+    its BuiltinProviderForm)."""
 
     version = WholeNumberField(widget=forms.HiddenInput)
     custom_system_prompt = forms.CharField(

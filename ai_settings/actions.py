@@ -31,7 +31,7 @@ class UnknownAction(ValueError):
 @dataclass(frozen=True)
 class Outcome:
     message: str = ""
-    test_target: str = ""  # "test:<target>" asks the view to test that provider's connection
+    test_target: str = ""  # whose connection the view then tests: "openai", "providers-0"…
 
 
 def _total(data: QueryDict, prefix: str) -> int:

@@ -1,4 +1,6 @@
-"""The settings in force, as one immutable snapshot shared by the chat, the tools and MCP.
+"""The settings in force, as one immutable snapshot shared by the chat, the tools and MCP,
+and the one builder of a provider connection (`provider_connection`), from those settings or
+from values typed on Settings → AI.
 
 Reading it costs one small query (the settings version); the full snapshot, with decrypted
 keys and the compatible providers' models, is rebuilt only when the version changes. The
@@ -12,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
+from django.db.models import F
+from django.utils import timezone
 
 from ai_settings import catalog
 from ai_settings.catalog import AvailableModel
@@ -177,9 +181,6 @@ async def aget_current() -> CurrentSettings:
 
 def bump_version() -> None:
     """Call inside the transaction of every change to AI settings or compatible providers."""
-    from django.db.models import F
-    from django.utils import timezone
-
     AISettings.load()
     AISettings.objects.filter(pk=1).update(version=F("version") + 1, updated_at=timezone.now())
 

@@ -11,7 +11,8 @@ from django.http import QueryDict
 
 from ai_settings import catalog, presets
 from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
-from ai_settings.forms import BUILTIN_KINDS
+from ai_settings.forms import BUILTIN_KINDS, BuiltinProviderForm
+from ai_settings.models import AISettings
 from ai_settings.page import PROVIDERS_PREFIX
 from prompts.examples import create_example_collection
 from prompts.request_numbers import whole_number
@@ -30,7 +31,7 @@ class UnknownAction(ValueError):
 @dataclass(frozen=True)
 class Outcome:
     message: str = ""
-    test_target: str = ""  # "test:<target>" asks the view to test that provider's connection
+    test_target: str = ""  # whose connection the view then tests: "openai", "providers-0"…
 
 
 def _total(data: QueryDict, prefix: str) -> int:
@@ -87,7 +88,7 @@ def allow_model(data: QueryDict, argument: str) -> Outcome:
     kind, _, model_id = argument.partition(":")
     if kind not in BUILTIN_KINDS or not model_id:
         raise UnknownAction("Unknown provider or model.")
-    name = f"{kind}_allowed_models"
+    name = BuiltinProviderForm(kind=kind, row=AISettings.load())["allowed_models"].html_name
     if model_id not in data.getlist(name):
         data.appendlist(name, model_id)
     return Outcome(f"Allowed {model_id}: save to keep it.")

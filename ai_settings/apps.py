@@ -1,3 +1,6 @@
+"""The ai_settings app: on start-up it registers its system checks and installs the redactor
+in the log record factory."""
+
 from django.apps import AppConfig
 
 

@@ -89,7 +89,6 @@ def make_key(provider_key: str, model_id: str) -> str:
     return f"{provider_key}:{model_id}"
 
 
-
 def compatible_provider_key(provider_pk: int) -> str:
     return f"compat-{provider_pk}"
 

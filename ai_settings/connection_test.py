@@ -14,8 +14,8 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from ai_settings import audit, catalog, redaction
-from ai_settings.current import ProviderConnection, aget_current, builtin_base_url
-from ai_settings.fields import UNDECRYPTABLE
+from ai_settings.current import ProviderConnection, aget_current, provider_connection
+from ai_settings.fields import UNDECRYPTABLE, usable_secret
 from ai_settings.forms import BUILTIN_KINDS, KEY_LABELS, validate_base_url, validate_secret_text
 from ai_settings.page import ProviderBlock, SettingsPage
 
@@ -40,16 +40,14 @@ class ConnectionResult:
 
 @dataclass(frozen=True)
 class Plan:
+    """What a test sends: the connection built from the page's values, or why there is none."""
+
     connection: ProviderConnection | None
     error: str = ""
     allowed: frozenset[str] = frozenset()
     kind: str = ""
     index: int | None = None
     notice: str = ""
-
-
-def _usable(value: str | None) -> str:
-    return "" if value is UNDECRYPTABLE else (value or "")
 
 
 def _typed(bound) -> str:
@@ -65,21 +63,19 @@ def _checked_key(key: str) -> str:
 
 
 def _builtin_plan(page: SettingsPage, kind: str) -> Plan:
-    form = page.settings_form
-    label = catalog.BUILTIN_PROVIDERS[kind]
-    allowed = frozenset(form[f"{kind}_allowed_models"].value() or [])
-    stored = getattr(page.row, f"{kind}_api_key")
-    key = _typed(form[f"{kind}_api_key"])
-    if not key and not form[f"{kind}_api_key_remove"].data:
-        key = _usable(stored)
+    form = page.provider_form(kind)
+    allowed = frozenset(form["allowed_models"].value() or [])
+    stored = page.row.api_key_for(kind)
+    key = _typed(form["api_key"])
+    if not key and not form["api_key_remove"].data:
+        key = usable_secret(stored)
     if not key:
         if stored is UNDECRYPTABLE:
             return Plan(None, "The stored key cannot be decrypted — enter it again.")
         return Plan(None, f"Enter the {KEY_LABELS[kind]} first.")
     if problem := _checked_key(key):
         return Plan(None, problem)
-    connection = ProviderConnection(kind, kind, label, key, builtin_base_url(kind))
-    return Plan(connection, allowed=allowed, kind=kind)
+    return Plan(provider_connection(kind, key), allowed=allowed, kind=kind)
 
 
 def _address(url: str) -> tuple[str, str, str, str]:
@@ -103,9 +99,9 @@ def _compatible_plan(block: ProviderBlock) -> Plan:
         if block.stored is None:
             key = block.preset.api_key
         elif moved:
-            withheld = bool(_usable(block.stored.api_key))
+            withheld = bool(usable_secret(block.stored.api_key))
         else:
-            key = _usable(block.stored.api_key)
+            key = usable_secret(block.stored.api_key)
     if key and (problem := _checked_key(key)):
         return Plan(None, problem, index=block.index)
     if not block.headers.is_valid():
@@ -124,16 +120,13 @@ def _compatible_plan(block: ProviderBlock) -> Plan:
     allowed = frozenset(
         str(row["model_id"].value() or "").strip() for row in block.models.forms
     ) - {""}
-    provider_key = (
-        catalog.compatible_provider_key(block.stored.pk) if block.stored else "compat-new"
-    )
-    connection = ProviderConnection(
-        provider_key,
+    connection = provider_connection(
         catalog.COMPATIBLE,
-        block.title,
         key,
-        base_url,
-        headers,
+        provider_pk=block.stored.pk if block.stored else None,
+        name=block.title,
+        base_url=base_url,
+        headers=headers,
     )
     notice = BASE_URL_CHANGED if withheld else ""
     return Plan(connection, allowed=allowed, index=block.index, notice=notice)

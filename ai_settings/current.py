@@ -1,4 +1,6 @@
-"""The settings in force, as one immutable snapshot shared by the chat, the tools and MCP.
+"""The settings in force, as one immutable snapshot shared by the chat, the tools and MCP,
+and the one builder of a provider connection (`provider_connection`), from those settings or
+from values typed on Settings → AI.
 
 Reading it costs one small query (the settings version); the full snapshot, with decrypted
 keys and the compatible providers' models, is rebuilt only when the version changes. The
@@ -7,16 +9,18 @@ version lives in the database, so every worker on every host sees a save at once
 
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
+from django.db.models import F
+from django.utils import timezone
 
 from ai_settings import catalog
 from ai_settings.catalog import AvailableModel
 from ai_settings.conf import app_settings
-from ai_settings.fields import UNDECRYPTABLE
+from ai_settings.fields import usable_secret
 from ai_settings.models import AISettings, CompatibleProvider
 
 
@@ -55,11 +59,7 @@ _lock = threading.Lock()
 _memo: CurrentSettings | None = None
 
 
-def _usable_secret(value: str) -> str:
-    return "" if value is UNDECRYPTABLE else (value or "")
-
-
-def builtin_base_url(kind: str) -> str | None:
+def _builtin_base_url(kind: str) -> str | None:
     """Where a built-in provider is reached: the gateway from settings, or None for the SDK's
     own address."""
     return {
@@ -69,24 +69,37 @@ def builtin_base_url(kind: str) -> str | None:
     }[kind]
 
 
+def provider_connection(
+    kind: str,
+    api_key: str,
+    *,
+    provider_pk: int | None = None,
+    name: str = "",
+    base_url: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> ProviderConnection:
+    """How to reach a provider from its values, saved (the settings in force) or typed on
+    Settings → AI (Test connection).
+
+    A built-in provider is reached at the gateway from the apps' settings, or its SDK's own
+    address; an OpenAI-compatible one at its Base URL with its custom headers, under its
+    row's key ("compat-new" for one not saved yet)."""
+    if kind != catalog.COMPATIBLE:
+        label = catalog.BUILTIN_PROVIDERS[kind]
+        return ProviderConnection(kind, kind, label, api_key, _builtin_base_url(kind))
+    key = "compat-new" if provider_pk is None else catalog.compatible_provider_key(provider_pk)
+    return ProviderConnection(key, kind, name, api_key, base_url, dict(headers or {}))
+
+
 def _build(row: AISettings) -> CurrentSettings:
-    allowed = {
-        catalog.OPENAI: row.openai_allowed_models,
-        catalog.ANTHROPIC: row.anthropic_allowed_models,
-        catalog.GOOGLE: row.google_allowed_models,
-    }
-    keys = {
-        catalog.OPENAI: _usable_secret(row.openai_api_key),
-        catalog.ANTHROPIC: _usable_secret(row.anthropic_api_key),
-        catalog.GOOGLE: _usable_secret(row.google_api_key),
-    }
     connections: dict[str, ProviderConnection] = {}
     models: list[AvailableModel] = []
     for kind, label in catalog.BUILTIN_PROVIDERS.items():
-        if not keys[kind]:
+        api_key = usable_secret(row.api_key_for(kind))
+        if not api_key:
             continue  # a provider without a key offers no models, whatever its list says
-        connections[kind] = ProviderConnection(kind, kind, label, keys[kind], builtin_base_url(kind))
-        for model_id in allowed[kind] or []:
+        connections[kind] = provider_connection(kind, api_key)
+        for model_id in row.allowed_models_for(kind):
             info = catalog.catalog_model(kind, model_id)
             models.append(
                 AvailableModel(
@@ -105,16 +118,16 @@ def _build(row: AISettings) -> CurrentSettings:
                 )
             )
     for provider in CompatibleProvider.objects.prefetch_related("models"):
-        provider_key = catalog.compatible_provider_key(provider.pk)
-        headers = _usable_secret(provider.custom_headers)
-        connections[provider_key] = ProviderConnection(
-            provider_key,
+        connection = provider_connection(
             catalog.COMPATIBLE,
-            provider.name,
-            _usable_secret(provider.api_key),
-            provider.base_url,
-            json.loads(headers) if headers else {},
+            usable_secret(provider.api_key),
+            provider_pk=provider.pk,
+            name=provider.name,
+            base_url=provider.base_url,
+            headers=provider.header_values() or {},
         )
+        provider_key = connection.key
+        connections[provider_key] = connection
         for model in provider.models.all():
             models.append(
                 AvailableModel(
@@ -168,9 +181,6 @@ async def aget_current() -> CurrentSettings:
 
 def bump_version() -> None:
     """Call inside the transaction of every change to AI settings or compatible providers."""
-    from django.db.models import F
-    from django.utils import timezone
-
     AISettings.load()
     AISettings.objects.filter(pk=1).update(version=F("version") + 1, updated_at=timezone.now())
 

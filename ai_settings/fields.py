@@ -23,6 +23,11 @@ class _Undecryptable(str):
 UNDECRYPTABLE = _Undecryptable("")
 
 
+def usable_secret(value: str | None) -> str:
+    """A stored secret as the text to send: "" when it is empty or cannot be decrypted."""
+    return "" if value is UNDECRYPTABLE else (value or "")
+
+
 class SecretField(EncryptedTextField):
     """Fernet-encrypted text that never raises on read."""
 

@@ -170,7 +170,8 @@ def model_choices(kind: str, extra_ids: Iterable[str]) -> list[tuple[str, str]]:
 
 
 class AISettingsForm(forms.Form):
-    """The settings row: keys, allowed models, prompts, MCP and usage limits."""
+    """The settings row's own fields: prompts, MCP and usage limits (each built-in provider has
+    its BuiltinProviderForm)."""
 
     version = WholeNumberField(widget=forms.HiddenInput)
     custom_system_prompt = forms.CharField(
@@ -220,39 +221,39 @@ class AISettingsForm(forms.Form):
         self.fields[
             "daily_token_budget"
         ].help_text = "Blank means no budget. Groups can override it."
-        for kind in BUILTIN_KINDS:
-            stored = list(getattr(row, f"{kind}_allowed_models") or [])
-            posted = (
-                data.getlist(self.add_prefix(f"{kind}_allowed_models")) if data is not None else []
-            )
-            self.initial[f"{kind}_allowed_models"] = stored
-            self.fields[f"{kind}_api_key"] = secret_field(KEY_LABELS[kind])
-            self.fields[f"{kind}_api_key_remove"] = forms.BooleanField(
-                label="Remove", required=False
-            )
-            self.fields[f"{kind}_allowed_models"] = ModelIdsField(
-                label="Allowed Models",
-                required=False,
-                choices=model_choices(kind, stored + posted),
-            )
-            self.fields[f"{kind}_custom_models"] = ModelIdListField(
-                label="Custom model IDs",
-                required=False,
-                help_text="Separate several with commas or new lines.",
-            )
+
+
+class BuiltinProviderForm(forms.Form):
+    """One built-in provider (OpenAI, Anthropic, Google): its key and allowed models. The page
+    has one per kind, the kind as its prefix ("openai-api_key")."""
+
+    api_key = secret_field("API Key")
+    api_key_remove = forms.BooleanField(label="Remove", required=False)
+    allowed_models = ModelIdsField(label="Allowed Models", required=False)
+    custom_models = ModelIdListField(
+        label="Custom model IDs",
+        required=False,
+        help_text="Separate several with commas or new lines.",
+    )
+
+    def __init__(self, data=None, *, kind: str, row: AISettings, **kwargs) -> None:
+        stored = row.allowed_models_for(kind)
+        initial = {"allowed_models": stored, **kwargs.pop("initial", {})}
+        super().__init__(data, prefix=kind, initial=initial, **kwargs)
+        self.kind = kind
+        self.fields["api_key"].label = KEY_LABELS[kind]
+        shown = self["allowed_models"].data if data is not None else initial["allowed_models"]
+        self.fields["allowed_models"].choices = model_choices(kind, stored + list(shown or []))
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        for kind in BUILTIN_KINDS:
-            if cleaned.get(f"{kind}_api_key") and cleaned.get(f"{kind}_api_key_remove"):
-                self.add_error(
-                    f"{kind}_api_key_remove", "Either enter a new key or tick Remove, not both."
-                )
+        if cleaned.get("api_key") and cleaned.get("api_key_remove"):
+            self.add_error("api_key_remove", "Either enter a new key or tick Remove, not both.")
         return cleaned
 
-    def allowed_models(self, kind: str) -> list[str]:
-        cleaned = self.cleaned_data
-        return _unique(cleaned[f"{kind}_allowed_models"] + cleaned[f"{kind}_custom_models"])
+    def chosen_models(self) -> list[str]:
+        """The allowed models: the boxes checked, then the IDs typed in the text list."""
+        return _unique(self.cleaned_data["allowed_models"] + self.cleaned_data["custom_models"])
 
 
 class CompatibleProviderForm(forms.Form):
@@ -331,7 +332,22 @@ class HeaderForm(forms.Form):
 
 
 class RemovableFormSet(forms.BaseFormSet):
-    """Formset rows carry a "Remove" checkbox (Django's DELETE field, relabelled)."""
+    """Formset rows carry a "Remove" checkbox (Django's DELETE field, relabelled).
+
+    An unbound formset may be given more `initial` rows than are stored: the first
+    `stored_rows` of them are its initial forms, the rest extra forms (new rows, as posted).
+    """
+
+    def __init__(self, *args, stored_rows: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stored_rows = stored_rows
+        if stored_rows is not None:
+            self.extra = len(self.initial or []) - stored_rows
+
+    def initial_form_count(self) -> int:
+        if self.stored_rows is None or self.is_bound:
+            return super().initial_form_count()
+        return self.stored_rows
 
     def add_fields(self, form: forms.Form, index: int | None) -> None:
         super().add_fields(form, index)

@@ -3,13 +3,28 @@ log of settings changes, and per-group usage policies."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
 
 from ai_settings import catalog
-from ai_settings.fields import SecretField
+from ai_settings.fields import UNDECRYPTABLE, SecretField
+
+
+# The columns of each built-in provider, by kind: the one place that names them.
+API_KEY_FIELDS = {
+    catalog.OPENAI: "openai_api_key",
+    catalog.ANTHROPIC: "anthropic_api_key",
+    catalog.GOOGLE: "google_api_key",
+}
+ALLOWED_MODELS_FIELDS = {
+    catalog.OPENAI: "openai_allowed_models",
+    catalog.ANTHROPIC: "anthropic_allowed_models",
+    catalog.GOOGLE: "google_allowed_models",
+}
 
 
 class AISettings(models.Model):
@@ -66,6 +81,13 @@ class AISettings(models.Model):
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 
+    def api_key_for(self, kind: str) -> str:
+        """A built-in provider's stored key (UNDECRYPTABLE when no key decrypts it)."""
+        return getattr(self, API_KEY_FIELDS[kind])
+
+    def allowed_models_for(self, kind: str) -> list[str]:
+        return list(getattr(self, ALLOWED_MODELS_FIELDS[kind]) or [])
+
 
 class CompatibleProvider(models.Model):
     """An OpenAI-compatible endpoint (Ollama, LM Studio, Azure OpenAI, Mistral…)."""
@@ -83,6 +105,13 @@ class CompatibleProvider(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def header_values(self) -> dict[str, str] | None:
+        """The custom headers as {name: value}; None when they cannot be decrypted."""
+        blob = self.custom_headers
+        if blob is UNDECRYPTABLE:
+            return None
+        return json.loads(blob) if blob else {}
 
 
 class CompatibleModel(models.Model):

@@ -1,6 +1,6 @@
-"""Settings → AI as one form: the settings row plus the OpenAI-compatible providers, each with
-its custom headers and model rows (nested formsets with the prefixes providers-<i>-headers
-and providers-<i>-models)."""
+"""Settings → AI as one form: the settings row, one form per built-in provider (prefixed with
+its kind) and the OpenAI-compatible providers, each with its custom headers and model rows
+(nested formsets with the prefixes providers-<i>-headers and providers-<i>-models)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from functools import cached_property
 
 from django import forms
 from django.forms import BoundField
-from django.forms.utils import ErrorDict
 
 from ai_settings import catalog, presets
-from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.forms import (
     BUILTIN_KINDS,
     AISettingsForm,
+    BuiltinProviderForm,
     CompatibleProviderForm,
     HeaderFormSet,
     ModelRowFormSet,
     ProviderFormSet,
+    RemovableFormSet,
 )
 from ai_settings.masking import SecretStatus, secret_status
 from ai_settings.models import AISettings, CompatibleProvider
@@ -34,16 +34,6 @@ HEADERS_PREFIX = re.compile(r"^providers-\d+-headers$")
 
 def load_providers() -> list[CompatibleProvider]:
     return list(CompatibleProvider.objects.prefetch_related("models"))
-
-
-def headers_of(provider: CompatibleProvider | None) -> dict[str, str] | None:
-    """The provider's custom headers; None when they cannot be decrypted."""
-    if provider is None:
-        return {}
-    blob = provider.custom_headers
-    if blob is UNDECRYPTABLE:
-        return None
-    return json.loads(blob) if blob else {}
 
 
 def model_initial(model) -> dict:
@@ -67,7 +57,7 @@ def _disable(form: forms.Form) -> None:
 
 
 def new_row(formset: forms.BaseFormSet, index: int, initial: dict | None = None) -> forms.Form:
-    """An unbound extra row at `index`, for a row added in place (htmx) or on re-render."""
+    """An unbound extra row at `index`, for a row added in place (htmx)."""
     form = formset.form(
         prefix=formset.add_prefix(index),
         initial=initial or {},
@@ -98,14 +88,33 @@ class ModelChoice:
 
 @dataclass
 class BuiltinProvider:
-    kind: str
-    label: str
-    key: BoundField
-    remove: BoundField
-    allowed: BoundField
-    custom: BoundField
-    status: SecretStatus
+    form: BuiltinProviderForm
+    status: SecretStatus  # of the stored key
     test_result: object = None  # a connection_test.ConnectionResult to show, if any
+
+    @property
+    def kind(self) -> str:
+        return self.form.kind
+
+    @property
+    def label(self) -> str:
+        return catalog.BUILTIN_PROVIDERS[self.kind]
+
+    @property
+    def key(self) -> BoundField:
+        return self.form["api_key"]
+
+    @property
+    def remove(self) -> BoundField:
+        return self.form["api_key_remove"]
+
+    @property
+    def allowed(self) -> BoundField:
+        return self.form["allowed_models"]
+
+    @property
+    def custom(self) -> BoundField:
+        return self.form["custom_models"]
 
     @property
     def choices(self) -> list[ModelChoice]:
@@ -162,7 +171,8 @@ class ProviderBlock:
 
     @cached_property
     def stored_headers(self) -> dict[str, str] | None:
-        return headers_of(self.stored)
+        """The stored provider's custom headers; None when they cannot be decrypted."""
+        return self.stored.header_values() if self.stored else {}
 
     @property
     def headers_undecryptable(self) -> bool:
@@ -203,7 +213,7 @@ def models_formset(prefix: str, data=None, stored: CompatibleProvider | None = N
 
 
 def headers_formset(prefix: str, data=None, stored: CompatibleProvider | None = None):
-    headers = headers_of(stored) or {}
+    headers = (stored.header_values() if stored else None) or {}
     initial = [{"original_name": name, "name": name} for name in headers]
     return HeaderFormSet(data, prefix=f"{prefix}-headers", initial=initial)
 
@@ -225,34 +235,76 @@ def new_block(index: int, preset: presets.Preset) -> ProviderBlock:
     )
 
 
+def posted_values(form: forms.Form) -> dict:
+    """What a bound form's fields hold as posted, as the initial values of an unbound form."""
+    return {name: form[name].data for name in form.fields}
+
+
+def unbound_copy(formset: RemovableFormSet) -> RemovableFormSet:
+    """A bound formset as an unbound one with the same rows, holding the posted values; rows
+    that were new when posted stay new."""
+    rows = [posted_values(form) for form in formset.forms]
+    return type(formset)(
+        prefix=formset.prefix,
+        initial=rows,
+        stored_rows=min(formset.initial_form_count(), len(rows)),
+    )
+
+
+def _typed_secrets(data) -> bool:
+    """Whether a POST carried a key or header value (inputs never render it back)."""
+    if data is None:
+        return False
+    return any(value for name, value in data.items() if name.endswith(("-api_key", "-value")))
+
+
 class SettingsPage:
-    """Every form on the page, bound to one POST (or unbound for a fresh page)."""
+    """Every form on the page: fresh from the stored settings or bound to one POST (`build`),
+    or a posted page shown again (`shown_again`)."""
 
     def __init__(
         self,
+        row: AISettings,
+        settings_form: AISettingsForm,
+        provider_forms: list[BuiltinProviderForm],
+        provider_formset: RemovableFormSet,
+        blocks: list[ProviderBlock],
+        *,
+        disabled: bool,
+        typed_secrets: bool,
+    ) -> None:
+        self.row = row
+        self.settings_form = settings_form
+        self.provider_forms = provider_forms
+        self.provider_formset = provider_formset
+        self.blocks = blocks
+        self.disabled = disabled
+        self.typed_secrets = typed_secrets
+        if disabled:
+            for form in self.all_forms():
+                _disable(form)
+
+    @classmethod
+    def build(
+        cls,
         row: AISettings,
         providers: list[CompatibleProvider],
         data=None,
         *,
         disabled: bool = False,
-        initial: dict | None = None,
-    ) -> None:
-        self.row = row
-        self.data = data
-        self.disabled = disabled
-        self.settings_form = AISettingsForm(data, row=row, initial=initial or {})
+    ) -> SettingsPage:
         by_pk = {p.pk: p for p in providers}
         provider_initial = [{"id": p.pk, "name": p.name, "base_url": p.base_url} for p in providers]
-        self.provider_formset = ProviderFormSet(
+        provider_formset = ProviderFormSet(
             data, prefix=PROVIDERS_PREFIX, initial=None if data is not None else provider_initial
         )
-        self.blocks: list[ProviderBlock] = []
-        for index, form in enumerate(self.provider_formset.forms):
+        blocks = []
+        for index, form in enumerate(provider_formset.forms):
             if data is None:
                 stored = providers[index]
             else:
                 stored = by_pk.get(posted_id(form))  # type: ignore[arg-type]
-            self.blocks.append(
+            blocks.append(
                 ProviderBlock(
                     index,
                     form,
@@ -261,53 +313,73 @@ class SettingsPage:
                     stored,
                 )
             )
-        if disabled:
-            for form in self.all_forms():
-                _disable(form)
+        return cls(
+            row,
+            AISettingsForm(data, row=row),
+            [BuiltinProviderForm(data, kind=kind, row=row) for kind in BUILTIN_KINDS],
+            provider_formset,
+            blocks,
+            disabled=disabled,
+            typed_secrets=_typed_secrets(data),
+        )
+
+    def shown_again(self) -> SettingsPage:
+        """This posted page as unbound forms holding the posted values: the page shown after
+        "Add …" and similar buttons, which save nothing, so half-filled rows are not errors
+        yet."""
+        provider_formset = unbound_copy(self.provider_formset)
+        blocks = [
+            ProviderBlock(
+                block.index, form, unbound_copy(block.models), unbound_copy(block.headers),
+                block.stored,
+            )
+            for block, form in zip(self.blocks, provider_formset.forms, strict=True)
+        ]  # fmt: skip
+        return SettingsPage(
+            self.row,
+            AISettingsForm(row=self.row, initial=posted_values(self.settings_form)),
+            [
+                BuiltinProviderForm(kind=form.kind, row=self.row, initial=posted_values(form))
+                for form in self.provider_forms
+            ],
+            provider_formset,
+            blocks,
+            disabled=self.disabled,
+            typed_secrets=self.typed_secrets,
+        )
 
     def all_forms(self) -> list[forms.Form]:
-        found: list[forms.Form] = [self.settings_form, *self.provider_formset.forms]
+        found: list[forms.Form] = [
+            self.settings_form,
+            *self.provider_forms,
+            *self.provider_formset.forms,
+        ]
         for block in self.blocks:
             found += block.models.forms + block.headers.forms
         return found
 
     @property
     def builtin_providers(self) -> list[BuiltinProvider]:
-        form = self.settings_form
         return [
-            BuiltinProvider(
-                kind=kind,
-                label=catalog.BUILTIN_PROVIDERS[kind],
-                key=form[f"{kind}_api_key"],
-                remove=form[f"{kind}_api_key_remove"],
-                allowed=form[f"{kind}_allowed_models"],
-                custom=form[f"{kind}_custom_models"],
-                status=secret_status(getattr(self.row, f"{kind}_api_key")),
-            )
-            for kind in BUILTIN_KINDS
+            BuiltinProvider(form, secret_status(self.row.api_key_for(form.kind)))
+            for form in self.provider_forms
         ]
+
+    def provider_form(self, kind: str) -> BuiltinProviderForm:
+        return next(form for form in self.provider_forms if form.kind == kind)
 
     @property
     def posted_version(self) -> int | None:
         raw = self.settings_form["version"].value()
         return whole_number(str(raw)) if raw is not None else None
 
-    @property
-    def typed_secrets(self) -> bool:
-        """Whether the POST carried a key or header value (inputs never render it back)."""
-        if self.data is None:
-            return False
-        return any(
-            value
-            for name, value in self.data.items()
-            if name.endswith(("_api_key", "-api_key", "-value"))
-        )
-
     def block(self, prefix: str) -> ProviderBlock | None:
         return next((b for b in self.blocks if b.prefix == prefix), None)
 
     def is_valid(self) -> bool:
         valid = self.settings_form.is_valid()
+        for form in self.provider_forms:
+            valid = form.is_valid() and valid
         for block in self.blocks:
             if block.in_use and not block.is_deleted:
                 block.form.empty_permitted = False
@@ -322,25 +394,9 @@ class SettingsPage:
                 valid = False
         return valid
 
-    def silence_errors(self) -> None:
-        """For a page shown again after "Add …" and similar buttons: nothing was submitted
-        for saving, so half-filled rows are not errors yet."""
-        for formset in self.formsets():
-            formset.full_clean()
-            formset._non_form_errors = formset.error_class(renderer=formset.renderer)
-            formset._errors = []
-        for form in self.all_forms():
-            form.full_clean()
-            form._errors = ErrorDict(renderer=form.renderer)
-
-    def formsets(self) -> list[forms.BaseFormSet]:
-        found: list[forms.BaseFormSet] = [self.provider_formset]
-        for block in self.blocks:
-            found += [block.models, block.headers]
-        return found
-
     def error_count(self) -> int:
         count = len(self.settings_form.errors) + len(self.provider_formset.non_form_errors())
+        count += sum(len(form.errors) for form in self.provider_forms)
         for block in self.blocks:
             if block.is_deleted or not block.in_use:
                 continue

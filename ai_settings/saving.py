@@ -12,10 +12,16 @@ from django.db import transaction
 from ai_settings import audit, catalog, presets
 from ai_settings.current import bump_version
 from ai_settings.fields import UNDECRYPTABLE
-from ai_settings.forms import BUILTIN_KINDS, KEY_LABELS
+from ai_settings.forms import KEY_LABELS
 from ai_settings.masking import secret_status
-from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider
-from ai_settings.page import ProviderBlock, SettingsPage, headers_of
+from ai_settings.models import (
+    ALLOWED_MODELS_FIELDS,
+    API_KEY_FIELDS,
+    AISettings,
+    CompatibleModel,
+    CompatibleProvider,
+)
+from ai_settings.page import ProviderBlock, SettingsPage
 
 STALE_MESSAGE = "The settings changed since you opened this page, so nothing was saved."
 
@@ -59,23 +65,21 @@ def save(page: SettingsPage, user: Any) -> list[dict[str, str]]:
 
 
 def _save_settings_row(row: AISettings, page: SettingsPage) -> list[dict[str, str]]:
-    form = page.settings_form
-    cleaned = form.cleaned_data
+    cleaned = page.settings_form.cleaned_data
     changes: list[dict[str, str]] = []
     fields: list[str] = []
 
-    for kind in BUILTIN_KINDS:
-        name = f"{kind}_api_key"
-        change = secret_change(getattr(row, name), cleaned[name], cleaned[f"{name}_remove"])
+    for provider in page.provider_forms:
+        kind, typed = provider.kind, provider.cleaned_data
+        change = secret_change(row.api_key_for(kind), typed["api_key"], typed["api_key_remove"])
         if change:
-            setattr(row, name, change.value)
-            fields.append(name)
+            setattr(row, API_KEY_FIELDS[kind], change.value)
+            fields.append(API_KEY_FIELDS[kind])
             changes.append(audit.entry(KEY_LABELS[kind], change.word))
-        name = f"{kind}_allowed_models"
-        old, new = list(getattr(row, name) or []), form.allowed_models(kind)
+        old, new = row.allowed_models_for(kind), provider.chosen_models()
         if new != old:
-            setattr(row, name, new)
-            fields.append(name)
+            setattr(row, ALLOWED_MODELS_FIELDS[kind], new)
+            fields.append(ALLOWED_MODELS_FIELDS[kind])
             label = f"{catalog.BUILTIN_PROVIDERS[kind]} Allowed Models"
             changes.append(audit.entry(label, audit.list_change(old, new)))
 
@@ -175,7 +179,7 @@ def _save_provider(
         fields.append("api_key")
         changes.append(audit.entry(f"{label} · API Key", key_change.word))
 
-    headers = _new_headers(block, {} if is_new else headers_of(provider))
+    headers = _new_headers(block, {} if is_new else provider.header_values())
     if headers is not None:
         blob, described = headers
         provider.custom_headers = blob

@@ -36,7 +36,9 @@ DISABLED_MESSAGE = (
 
 
 def _page(data: QueryDict | None = None) -> SettingsPage:
-    return SettingsPage(AISettings.load(), load_providers(), data, disabled=not ai_enabled())
+    return SettingsPage.build(
+        AISettings.load(), load_providers(), data, disabled=not ai_enabled()
+    )
 
 
 def _render(
@@ -117,17 +119,14 @@ def _run_action(request: HttpRequest, data: QueryDict, action: str) -> HttpRespo
     try:
         outcome = actions.apply(data, action, request.user)
     except actions.UnknownAction as error:
-        page = _page(data)
-        page.silence_errors()
-        return _render(request, page, status=400, error=str(error))
+        return _render(request, _page(data).shown_again(), status=400, error=str(error))
     page = _page(data)
     results = {}
     if outcome.test_target:
         results[outcome.test_target] = async_to_sync(connection_test.run)(
             page, outcome.test_target, request.user
         )
-    page.silence_errors()
-    return _render(request, page, notice=outcome.message, test_results=results)
+    return _render(request, page.shown_again(), notice=outcome.message, test_results=results)
 
 
 def _index(query: QueryDict, prefix: str, cap: int) -> int | None:

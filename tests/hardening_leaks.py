@@ -159,13 +159,13 @@ def configure_through_the_page(
     response = client.post(URL, form.post("add_header:0"))
     scan.add("Settings → AI after Add header", response.text)
     form = form_data(response.text)
-    form.set("openai_api_key", OPENAI_KEY)
-    form.set("anthropic_api_key", ANTHROPIC_KEY)
-    form.set("google_api_key", GOOGLE_KEY)
+    form.set("openai-api_key", OPENAI_KEY)
+    form.set("anthropic-api_key", ANTHROPIC_KEY)
+    form.set("google-api_key", GOOGLE_KEY)
     form.set("rate_limit_per_minute", "1000")  # the scan sends many messages
-    form.remove("openai_allowed_models").add("openai_allowed_models", "gpt-5-mini")
-    form.remove("anthropic_allowed_models").add("anthropic_allowed_models", "claude-haiku-4-5")
-    form.remove("google_allowed_models").add("google_allowed_models", "gemini-2.5-flash")
+    form.remove("openai-allowed_models").add("openai-allowed_models", "gpt-5-mini")
+    form.remove("anthropic-allowed_models").add("anthropic-allowed_models", "claude-haiku-4-5")
+    form.remove("google-allowed_models").add("google-allowed_models", "gemini-2.5-flash")
     for index, (name, key) in enumerate(
         (("Gateway LLM", COMPAT_ONE_KEY), ("Second LLM", COMPAT_TWO_KEY))
     ):

@@ -101,7 +101,7 @@ def manager_client(superuser, fake_openai) -> Client:
 
 
 SETTINGS_FIELDS = [
-    "openai_api_key", "openai_allowed_models", "openai_custom_models", "google_api_key",
+    "openai-api_key", "openai-allowed_models", "openai-custom_models", "google-api_key",
     "custom_system_prompt", "mcp_enabled", "prompts_collection", "mcp_system_prompt",
     "rate_limit_per_minute", "daily_token_budget", "version", "providers-TOTAL_FORMS",
     "providers-0-id", "providers-0-name", "providers-0-base_url", "providers-0-api_key",
@@ -141,7 +141,7 @@ def test_bad_settings_input_is_a_form_error_and_saves_nothing(manager_client, fi
 @pytest.mark.django_db
 @FUZZ
 @given(data=st.dictionaries(st.sampled_from(["target", "providers-0-base_url",
-    "providers-0-api_key", "openai_api_key", "providers-TOTAL_FORMS", "prefix",
+    "providers-0-api_key", "openai-api_key", "providers-TOTAL_FORMS", "prefix",
     "providers-0-models-TOTAL_FORMS", "preset", "model_id"]), nasty_text, max_size=4))  # fmt: skip
 def test_settings_partials_and_test_connection_answer_bad_input_without_a_500(manager_client, data):
     before = _settings_state()

@@ -90,9 +90,9 @@ def test_page_shows_the_setup_guide_labels_and_defaults(admin_client):
     ):
         assert label in html, label
     form = form_data(html)
-    assert form.getlist("openai_allowed_models") == ["gpt-5-nano", "gpt-5-mini", "gpt-5"]
-    assert form.getlist("anthropic_allowed_models") == ["claude-haiku-4-5", "claude-sonnet-4-5"]
-    assert len(form.getlist("google_allowed_models")) == 4
+    assert form.getlist("openai-allowed_models") == ["gpt-5-nano", "gpt-5-mini", "gpt-5"]
+    assert form.getlist("anthropic-allowed_models") == ["claude-haiku-4-5", "claude-sonnet-4-5"]
+    assert len(form.getlist("google-allowed_models")) == 4
     assert form.get("mcp_enabled") is None and form.get("mcp_allow_deletes") is None
     assert form.get("mcp_system_prompt_enabled") == "on"
     assert form.get("rate_limit_per_minute") == "20"
@@ -120,9 +120,9 @@ def test_start_from_default_without_javascript_fills_the_field_without_saving(ad
 
 def test_saved_keys_are_ciphertext_in_the_database_and_masked_on_the_page(admin_client):
     form = open_form(admin_client)
-    form.set("openai_api_key", OPENAI_KEY)
-    form.set("anthropic_api_key", ANTHROPIC_KEY)
-    form.set("google_api_key", GOOGLE_KEY)
+    form.set("openai-api_key", OPENAI_KEY)
+    form.set("anthropic-api_key", ANTHROPIC_KEY)
+    form.set("google-api_key", GOOGLE_KEY)
     save(admin_client, form)
 
     row = AISettings.load()
@@ -145,7 +145,7 @@ def test_saved_keys_are_ciphertext_in_the_database_and_masked_on_the_page(admin_
         assert_secret_absent(html, key)
         assert f"Set · ends in {key[-4:]}" in html
     # The password inputs are empty.
-    assert form_data(html).get("openai_api_key") == ""
+    assert form_data(html).get("openai-api_key") == ""
 
 
 def test_blank_key_field_keeps_stored_key(admin_client):
@@ -165,7 +165,7 @@ def test_remove_checkbox_clears_the_stored_key(admin_client):
     row.anthropic_api_key = ANTHROPIC_KEY
     row.save()
     form = open_form(admin_client)
-    form.set("anthropic_api_key_remove", "on")
+    form.set("anthropic-api_key_remove", "on")
     save(admin_client, form)
     row.refresh_from_db()
     assert row.anthropic_api_key == ""
@@ -177,7 +177,7 @@ def test_new_key_replaces_the_stored_key(admin_client):
     row.google_api_key = GOOGLE_KEY
     row.save()
     form = open_form(admin_client)
-    form.set("google_api_key", "AIza" "SyNEW-Mm1Nn2Bb3Vv4Cc5")
+    form.set("google-api_key", "AIza" "SyNEW-Mm1Nn2Bb3Vv4Cc5")
     save(admin_client, form)
     row.refresh_from_db()
     assert row.google_api_key == "AIza" "SyNEW-Mm1Nn2Bb3Vv4Cc5"
@@ -188,8 +188,8 @@ def test_new_key_and_remove_together_is_an_error(admin_client):
     row.openai_api_key = OPENAI_KEY
     row.save()
     form = open_form(admin_client)
-    form.set("openai_api_key", "sk-" "other-key-Zz0Yy9Xx8")
-    form.set("openai_api_key_remove", "on")
+    form.set("openai-api_key", "sk-" "other-key-Zz0Yy9Xx8")
+    form.set("openai-api_key_remove", "on")
     response = save(admin_client, form, 400)
     assert "Either enter a new key or tick Remove, not both." in response.text
     assert_secret_absent(response.text, "sk-" "other-key-Zz0Yy9Xx8")
@@ -202,7 +202,7 @@ def test_short_keys_show_only_that_they_are_set(admin_client):
     row.openai_api_key = "sk-" "Q7zW"
     row.save()
     html = admin_client.get(URL).text
-    assert 'id="id_openai_api_key_status">\n    Set\n' in html
+    assert 'id="id_openai-api_key_status">\n    Set\n' in html
     assert "Q7zW" not in html
 
 
@@ -222,7 +222,7 @@ def test_undecryptable_key_asks_to_enter_it_again(admin_client, settings):
     save(admin_client, form)
     assert "Cannot be decrypted" in admin_client.get(URL).text
     form = open_form(admin_client)
-    form.set("openai_api_key", OPENAI_KEY)
+    form.set("openai-api_key", OPENAI_KEY)
     save(admin_client, form)
     assert AISettings.load().openai_api_key == OPENAI_KEY
 
@@ -232,10 +232,10 @@ def test_undecryptable_key_asks_to_enter_it_again(admin_client, settings):
 
 def test_allowed_models_are_saved_with_custom_ids_from_the_text_list(admin_client):
     form = open_form(admin_client)
-    form.remove("openai_allowed_models")
-    form.add("openai_allowed_models", "gpt-4.1-mini")
-    form.set("openai_custom_models", "gpt-6-preview, o9-mini\nft:gpt-4.1:acme")
-    form.remove("anthropic_allowed_models")
+    form.remove("openai-allowed_models")
+    form.add("openai-allowed_models", "gpt-4.1-mini")
+    form.set("openai-custom_models", "gpt-6-preview, o9-mini\nft:gpt-4.1:acme")
+    form.remove("anthropic-allowed_models")
     save(admin_client, form)
     row = AISettings.load()
     assert row.openai_allowed_models == [
@@ -247,14 +247,14 @@ def test_allowed_models_are_saved_with_custom_ids_from_the_text_list(admin_clien
     assert row.anthropic_allowed_models == []
     # Custom IDs come back as checked choices.
     form = open_form(admin_client)
-    assert form.getlist("openai_allowed_models") == row.openai_allowed_models
-    assert form.get("openai_custom_models") == ""
+    assert form.getlist("openai-allowed_models") == row.openai_allowed_models
+    assert form.get("openai-custom_models") == ""
 
 
 def test_custom_model_id_added_by_the_enter_key_is_saved(admin_client):
     """The JavaScript chip is a checked checkbox named like the catalog's ones."""
     form = open_form(admin_client)
-    form.add("google_allowed_models", "gemini-3-ultra-exp")
+    form.add("google-allowed_models", "gemini-3-ultra-exp")
     save(admin_client, form)
     assert "gemini-3-ultra-exp" in AISettings.load().google_allowed_models
 
@@ -263,7 +263,7 @@ def test_a_provider_without_a_key_offers_no_models(admin_client):
     current = get_current()
     assert not [m for m in current.models if m.provider_kind == "openai"]
     form = open_form(admin_client)
-    form.set("openai_api_key", OPENAI_KEY)
+    form.set("openai-api_key", OPENAI_KEY)
     save(admin_client, form)
     keys = [m.key for m in get_current().models if m.provider_kind == "openai"]
     assert keys == ["openai:gpt-5-nano", "openai:gpt-5-mini", "openai:gpt-5"]
@@ -273,7 +273,7 @@ def test_allow_button_without_javascript_adds_the_model_unsaved(admin_client):
     form = open_form(admin_client)
     response = admin_client.post(URL, form.post("allow:anthropic:claude-opus-4-5"))
     assert response.status_code == 200
-    assert "claude-opus-4-5" in form_data(response.text).getlist("anthropic_allowed_models")
+    assert "claude-opus-4-5" in form_data(response.text).getlist("anthropic-allowed_models")
     assert "claude-opus-4-5" not in AISettings.load().anthropic_allowed_models
 
 
@@ -520,7 +520,7 @@ def test_stale_form_is_refused_and_nothing_is_saved(client, superuser, settings_
     save(client, other)
 
     stale.set("rate_limit_per_minute", "99")
-    stale.set("openai_api_key", OPENAI_KEY)
+    stale.set("openai-api_key", OPENAI_KEY)
     response = client.post(URL, stale.post())
     assert response.status_code == 409
     assert "settings changed since you opened this page" in response.text
@@ -547,9 +547,9 @@ def test_saving_without_changes_records_nothing(admin_client):
 
 def test_audit_records_who_changed_which_fields_without_secret_values(admin_client, superuser):
     form = open_form(admin_client)
-    form.set("openai_api_key", OPENAI_KEY)
+    form.set("openai-api_key", OPENAI_KEY)
     form.set("mcp_enabled", "on")
-    form.remove("openai_allowed_models", "gpt-5")
+    form.remove("openai-allowed_models", "gpt-5")
     save(admin_client, form)
     entry = SettingsAuditEntry.objects.get()
     assert entry.user == superuser
@@ -559,7 +559,7 @@ def test_audit_records_who_changed_which_fields_without_secret_values(admin_clie
     assert OPENAI_KEY not in json.dumps(entry.changes)
 
     form = open_form(admin_client)
-    form.set("openai_api_key_remove", "on")
+    form.set("openai-api_key_remove", "on")
     save(admin_client, form)
     latest = SettingsAuditEntry.objects.first()
     assert latest.changes == [{"field": "OpenAI API Key", "change": "removed"}]
@@ -617,7 +617,7 @@ def test_with_ai_disabled_every_input_is_disabled_and_posts_are_refused(admin_cl
     ]
 
     live.set("rate_limit_per_minute", "99")
-    live.set("openai_api_key", OPENAI_KEY)
+    live.set("openai-api_key", OPENAI_KEY)
     response = admin_client.post(URL, live.post())
     assert response.status_code == 403
     row = AISettings.load()
@@ -653,7 +653,7 @@ def test_error_reports_never_include_the_posted_keys(admin_client):
     from django.views.debug import SafeExceptionReporterFilter
 
     form = open_form(admin_client)
-    form.set("openai_api_key", OPENAI_KEY)
+    form.set("openai-api_key", OPENAI_KEY)
     response = admin_client.post(URL, form.post())
     reported = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
     assert OPENAI_KEY not in str(dict(reported))

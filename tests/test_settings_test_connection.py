@@ -48,7 +48,7 @@ def test_lists_models_with_the_typed_key_and_saves_nothing(admin_client, builtin
     kind, fake = builtin
     fake.models = ["model-one", "model-two", "model-three"]
     form = open_form(admin_client)
-    form.set(f"{kind}_api_key", TYPED_KEY)
+    form.set(f"{kind}-api_key", TYPED_KEY)
 
     response = press_test_connection(admin_client, form, kind)
 
@@ -74,7 +74,7 @@ def test_provider_error_is_shown_with_the_key_redacted(admin_client, builtin):
     kind, fake = builtin
     fake.models_error = HttpError(401, "Incorrect API key provided: {key}.")
     form = open_form(admin_client)
-    form.set(f"{kind}_api_key", TYPED_KEY)
+    form.set(f"{kind}-api_key", TYPED_KEY)
 
     response = press_test_connection(admin_client, form, kind)
 
@@ -89,7 +89,7 @@ def test_listed_models_offer_one_click_add_unless_already_allowed(
     settings.OPENAI_BASE_URL = fake_openai.base_url
     fake_openai.models = ["gpt-5", "gpt-4.1"]
     form = open_form(admin_client)
-    form.set("openai_api_key", TYPED_KEY)
+    form.set("openai-api_key", TYPED_KEY)
 
     html = press_test_connection(admin_client, form, "openai").text
 
@@ -106,7 +106,7 @@ def test_without_a_key_it_asks_for_one(admin_client):
 def test_unreachable_provider_is_a_readable_error(admin_client, settings):
     settings.ANTHROPIC_BASE_URL = f"http://127.0.0.1:{free_port()}"
     form = open_form(admin_client)
-    form.set("anthropic_api_key", TYPED_KEY)
+    form.set("anthropic-api_key", TYPED_KEY)
     html = press_test_connection(admin_client, form, "anthropic").text
     assert "Connection failed:" in html
     assert TYPED_KEY not in html
@@ -170,7 +170,7 @@ def test_bad_base_url_is_reported_before_any_request(admin_client, fake_openai):
 def test_without_javascript_the_result_appears_in_the_page(admin_client, settings, fake_openai):
     settings.OPENAI_BASE_URL = fake_openai.base_url
     form = open_form(admin_client)
-    form.set("openai_api_key", TYPED_KEY)
+    form.set("openai-api_key", TYPED_KEY)
     response = admin_client.post(URL, form.post("test:openai"))
     assert response.status_code == 200
     assert "Connected: 3 models available." in response.text
@@ -251,7 +251,7 @@ def test_every_test_connection_is_recorded_in_the_audit_log(
     settings.OPENAI_BASE_URL = fake_openai.base_url
     _stored_gateway(fake_openai)
     form = open_form(admin_client)
-    form.set("openai_api_key", TYPED_KEY)
+    form.set("openai-api_key", TYPED_KEY)
     press_test_connection(admin_client, form, "openai")
     fake_openai.models_error = HttpError(401, "Incorrect API key provided: {key}.")
     press_test_connection(admin_client, form, "providers-0")
@@ -411,7 +411,7 @@ def test_partial_echoes_of_secrets_never_reach_the_result_or_the_logs(
     fake.models_error = HttpError(400, echo)
     form = open_form(admin_client)
     if target != "providers-0":  # a key typed on the page is redacted too
-        form.set(f"{kind}_api_key", UNSHAPED_TYPED_KEY)
+        form.set(f"{kind}-api_key", UNSHAPED_TYPED_KEY)
 
     with caplog.at_level(logging.DEBUG):
         html = unescape(press_test_connection(admin_client, form, target).text)

@@ -166,19 +166,19 @@ BAD_INPUTS = {
         "Model IDs can be at most 200 characters",
     ),
     "custom model ID over 200 characters (typed list)": (
-        lambda f: f.set("openai_custom_models", f"gpt-6, {LONG_ID}"),
+        lambda f: f.set("openai-custom_models", f"gpt-6, {LONG_ID}"),
         "Model IDs can be at most 200 characters",
     ),
     "custom model ID over 200 characters (checkbox added by JavaScript)": (
-        lambda f: f.add("anthropic_allowed_models", LONG_ID),
+        lambda f: f.add("anthropic-allowed_models", LONG_ID),
         "Model IDs can be at most 200 characters",
     ),
     "custom model ID with whitespace": (
-        lambda f: f.set("google_custom_models", "gemini pro max"),
+        lambda f: f.set("google-custom_models", "gemini pro max"),
         "Model IDs cannot contain spaces or line breaks",
     ),
     "API key with a space": (
-        lambda f: f.set("anthropic_api_key", "sk-ant oops-Zz9Yy8Xx7"),
+        lambda f: f.set("anthropic-api_key", "sk-ant oops-Zz9Yy8Xx7"),
         "Keys cannot contain spaces or line breaks.",
     ),
     "rate limit zero": (
@@ -198,7 +198,7 @@ def test_bad_input_is_refused_with_the_fields_message_and_nothing_is_saved(admin
     form = open_form(admin_client)
     before = snapshot()
     # Valid changes submitted alongside the bad one must not be saved either.
-    form.set("openai_api_key", VALID_NEW_KEY)
+    form.set("openai-api_key", VALID_NEW_KEY)
     form.set("custom_system_prompt", "A valid change")
     form.set("providers-1-models-0-display_name", "Also valid")
     mutate(form)
@@ -213,7 +213,7 @@ def test_bad_input_is_refused_with_the_fields_message_and_nothing_is_saved(admin
     # The form comes back filled in (minus secrets, which are never echoed).
     again = form_data(response.text)
     assert again.get("custom_system_prompt") == "A valid change"
-    assert again.get("openai_api_key") == ""
+    assert again.get("openai-api_key") == ""
     assert VALID_NEW_KEY not in response.text
     assert "sk-ant oops" not in response.text
 

@@ -1,10 +1,12 @@
 """One streaming interface over the OpenAI, Anthropic and Google SDKs and any
 OpenAI-compatible server.
 
-`get_adapter(connection)` returns the adapter for a provider connection of the current
-settings. Adapters (and the SDK clients inside them) are built once per distinct connection
-(kind, key, credentials, endpoint, headers, timeouts) and reused by every request; a settings
-change that alters a connection yields a new adapter, and old ones age out of a small LRU.
+`get_adapter(connection)` returns the adapter for a provider connection, which
+ai_settings.current.provider_connection builds from the settings in force (the chat) or from
+the values typed on Settings → AI (Test connection). Adapters (and the SDK clients inside
+them) are built once per distinct connection (kind, key, credentials, endpoint, headers,
+timeouts) and reused by every request; a settings change that alters a connection yields a
+new adapter, and old ones age out of a small LRU.
 """
 
 from __future__ import annotations

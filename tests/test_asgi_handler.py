@@ -12,18 +12,16 @@ import threading
 import logging
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
 from django.db import connection
 from django.middleware.csrf import get_token
-from django.http import HttpResponseForbidden
 from django.test import Client
 from django.urls import reverse
 
 from assistant.models import Conversation
 from config.handler import LanedASGIHandler, get_asgi_application
-from tests.loop_client import async_client, both_middleware
+from tests.support.loop_client import async_client, both_middleware
 
 
 async def _get(handler: LanedASGIHandler, path: str) -> int:
@@ -157,17 +155,12 @@ async def test_under_asgi_signing_in_saves_the_session_and_the_next_page_is_sign
     assert Client().get(reverse("assistant:index")).status_code == 302  # no session, no page
 
 
-def csrf_failure_counting_users(request, reason: str = "") -> HttpResponseForbidden:
-    """A project's own CSRF_FAILURE_VIEW that reads the database."""
-    return HttpResponseForbidden(f"Refused; {get_user_model().objects.count()} accounts exist.")
-
-
 @both_middleware
 @pytest.mark.django_db(transaction=True)
 async def test_under_asgi_a_csrf_failure_view_that_reads_the_database_answers(
     app_user, settings, middleware
 ):
-    settings.CSRF_FAILURE_VIEW = "tests.test_asgi_handler.csrf_failure_counting_users"
+    settings.CSRF_FAILURE_VIEW = "tests.support.host_project.csrf_failure_counting_users"
     conversation = await Conversation.objects.acreate(user=app_user, title="Keep me")
     client = async_client(middleware, enforce_csrf_checks=True)
     await client.aforce_login(app_user)

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from assistant import heartbeat
 from assistant.models import Conversation, Message
-from tests.chat_setup import LOCAL, LOCAL_MODEL, read_events
 from tests.fakes.script import Reply
+from tests.support.chat import LOCAL, LOCAL_MODEL, read_events
 
 pytestmark = [
     pytest.mark.usefixtures("close_orm_thread_connections"),

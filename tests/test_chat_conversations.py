@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from assistant.models import Conversation, Message
-from tests.chat_setup import add_local_provider, configure
+from tests.support.chat import add_local_provider, configure
 
 pytestmark = pytest.mark.django_db
 

@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import time
 
-import httpx
-from django.test import Client
-
 from assistant.models import Message, UsageRecord
-from tests.chat_setup import add_local_provider
 from tests.fakes.script import Reply
+from tests.support.chat import add_local_provider
+from tests.support.live_server import signed_in_http
 
 LONG = Reply(text="word " * 400, chunk_size=5, delay=0.02)
-
-
-def signed_in_http(server_url: str, user) -> httpx.Client:
-    django_client = Client()
-    django_client.force_login(user)
-    http = httpx.Client(
-        base_url=server_url, cookies={"sessionid": django_client.cookies["sessionid"].value}
-    )
-    http.get("/assistant/").raise_for_status()  # sets the CSRF cookie
-    return http
 
 
 def wait_for(predicate, timeout: float = 10.0):

@@ -8,8 +8,8 @@ import pytest
 from django.test import AsyncClient
 
 from assistant.models import Conversation, Message
-from tests.chat_setup import read_events
 from tests.fakes.script import HttpError, Reply
+from tests.support.chat import read_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -11,7 +11,8 @@ from django.db import connections
 from django.test import AsyncClient
 
 from assistant.models import Conversation, Message, UsageRecord
-from tests.chat_setup import (
+from tests.fakes.script import HttpError, Reply
+from tests.support.chat import (
     LOCAL,
     LOCAL_MODEL,
     appended_text,
@@ -19,7 +20,6 @@ from tests.chat_setup import (
     parse_events,
     read_events,
 )
-from tests.fakes.script import HttpError, Reply
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

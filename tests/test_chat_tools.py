@@ -11,8 +11,8 @@ from django.test import AsyncClient
 from assistant.chat import MAX_STEPS
 from assistant.models import Message, ToolCall
 from prompts.models import PromptCollection
-from tests.chat_setup import read_events
 from tests.fakes.script import Call, Reply
+from tests.support.chat import read_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

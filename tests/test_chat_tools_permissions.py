@@ -13,8 +13,8 @@ from django.test import AsyncClient
 
 from assistant.models import ToolCall
 from prompts.models import ApiToken, PromptCollection
-from tests.chat_setup import read_events
 from tests.fakes.script import Call, Reply
+from tests.support.chat import read_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -10,8 +10,8 @@ from django.test import AsyncClient
 
 from assistant.models import Message, ToolCall
 from prompts.models import PromptCollection
-from tests.chat_setup import configure, read_events
 from tests.fakes.script import Call, Reply
+from tests.support.chat import configure, read_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient
 
 from assistant.models import Attachment, Conversation, Message
-from tests.chat_setup import add_local_provider, read_events
+from tests.support.chat import add_local_provider, read_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

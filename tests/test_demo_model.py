@@ -15,8 +15,8 @@ from django.test import AsyncClient
 from ai_settings.models import CompatibleProvider
 from assistant.models import Message, ToolCall
 from config.demo_shop.models import Book
-from tests.chat_setup import read_events
 from tests.fakes.demo import demo_answer
+from tests.support.chat import read_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -12,7 +12,7 @@ from django.urls import reverse
 from assistant.models import Conversation
 from config.doors import DOORS
 from prompts.models import ApiToken
-from tests import hardening_setup as setup
+from tests.support import hardening as setup
 
 pytestmark = [
     pytest.mark.django_db,

@@ -18,9 +18,9 @@ import pytest
 from django.db import connection
 
 from assistant.models import Message
-from tests.chat_setup import add_local_provider
 from tests.fakes.script import Reply
-from tests.test_chat_disconnect import signed_in_http
+from tests.support.chat import add_local_provider
+from tests.support.live_server import signed_in_http
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql",

@@ -20,8 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from config import doors
 from config.doors import ACCOUNTS, ADMIN, ADMIN_INDEX, ADMIN_NAMESPACE, ASGI_DOORS, DOORS
 from prompts.tokens import create_token
-from tests import hardening_setup as setup
-from tests.conftest import asgi_application
+from tests.support import hardening as setup
+from tests.support.live_server import asgi_application
 
 # The sync test client reads the async CSV stream, which Django warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")

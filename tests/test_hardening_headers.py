@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from config.doors import DOORS
-from tests import hardening_setup as setup
+from tests.support import hardening as setup
 
 pytestmark = [
     pytest.mark.django_db,
@@ -76,7 +76,7 @@ def test_every_page_carries_a_csp_that_its_markup_keeps(superuser, api_only_user
 
 
 def test_session_and_csrf_cookies_are_not_readable_by_scripts_and_stay_on_site(client, app_user):
-    from tests.conftest import PASSWORD
+    from tests.support.accounts import PASSWORD
 
     response = client.post(reverse("login"), {"username": "app-user", "password": PASSWORD})
     session = response.cookies["sessionid"]
@@ -88,7 +88,7 @@ def test_session_and_csrf_cookies_are_not_readable_by_scripts_and_stay_on_site(c
 
 @pytest.mark.django_db(transaction=True)  # answers are stored from a worker thread
 def test_the_chat_stream_is_not_cached_nor_buffered(client, app_user, fake_openai):
-    from tests.chat_setup import add_local_provider
+    from tests.support.chat import add_local_provider
 
     model = add_local_provider(fake_openai)
     client.force_login(app_user)

@@ -27,10 +27,10 @@ from assistant.models import Conversation, Message, ToolCall
 from assistant.tools import ToolContext, server_tools
 from prompts.models import ApiToken, Prompt, PromptCollection
 from prompts.tokens import create_token
-from tests import hardening_setup as setup
-from tests.chat_setup import add_local_provider
-from tests.conftest import asgi_application
-from tests.settings_page import URL, open_form
+from tests.support import hardening as setup
+from tests.support.chat import add_local_provider
+from tests.support.live_server import asgi_application
+from tests.support.settings_page import URL, open_form
 
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
 

@@ -19,10 +19,9 @@ from django.urls import reverse
 from assistant.models import Conversation, Message
 from prompts.models import ApiToken
 from prompts.tokens import create_token
-from tests import hardening_setup as setup
-from tests.conftest import asgi_application
 from tests.fakes.script import HttpError, Raw, Reply
-from tests.hardening_leaks import (
+from tests.support import hardening as setup
+from tests.support.leaks import (
     ANTHROPIC_KEY,
     COMPAT_ONE_KEY,
     COMPAT_TWO_KEY,
@@ -37,7 +36,8 @@ from tests.hardening_leaks import (
     forms_of,
     sse_text,
 )
-from tests.settings_page import URL, open_form
+from tests.support.live_server import asgi_application
+from tests.support.settings_page import URL, open_form
 
 pytestmark = [
     # The chat stores a finished answer from a worker thread: it must see committed rows.

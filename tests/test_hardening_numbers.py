@@ -20,9 +20,9 @@ from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider
 from assistant.models import Conversation, Message, ToolCall
 from config.doors import DOORS
 from prompts.request_numbers import MAX_ID, object_id, whole_number
-from tests import hardening_setup as setup
-from tests.settings_page import URL as SETTINGS_URL
-from tests.settings_page import open_form
+from tests.support import hardening as setup
+from tests.support.settings_page import URL as SETTINGS_URL
+from tests.support.settings_page import open_form
 
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
 

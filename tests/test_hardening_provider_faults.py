@@ -12,9 +12,9 @@ from django.test import Client
 from django.urls import reverse
 
 from assistant.models import Conversation, Message, UsageRecord
-from tests.chat_setup import add_local_provider, configure
 from tests.fakes.script import HttpError, Reply
-from tests.hardening_leaks import sse_text
+from tests.support.chat import add_local_provider, configure
+from tests.support.leaks import sse_text
 
 pytestmark = [
     # The chat stores a finished answer from a worker thread: it must see committed rows.

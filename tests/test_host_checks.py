@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 from django.core.checks import run_checks
-from django_htmx.middleware import HtmxMiddleware
-
-
-class HostHtmxMiddleware(HtmxMiddleware):
-    """A host's own subclass."""
 
 
 def messages_by_id() -> dict[str, object]:
@@ -32,7 +27,7 @@ def test_missing_htmx_middleware_is_an_error_naming_it(settings):
 def test_a_subclass_of_the_htmx_middleware_counts(settings):
     settings.MIDDLEWARE = [
         *without(settings.MIDDLEWARE, "django_htmx.middleware.HtmxMiddleware"),
-        "tests.test_host_checks.HostHtmxMiddleware",
+        "tests.support.host_project.HostHtmxMiddleware",
     ]
     assert "assistant.E001" not in messages_by_id()
 

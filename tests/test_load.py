@@ -27,9 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import Reply
+from tests.support.live_server import free_port
 
 pytestmark = pytest.mark.load
 
@@ -87,7 +87,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 def _environment(database_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.load_settings",
+        DJANGO_SETTINGS_MODULE="tests.support.load_settings",
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         FERNET_KEYS=secrets.token_urlsafe(32),
@@ -115,7 +115,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], **run)
     with EchoingFake() as fake:
         seeded = subprocess.run(
-            [sys.executable, "-m", "tests.load_seed", fake.base_url, str(USERS)], **run
+            [sys.executable, "-m", "tests.support.load_seed", fake.base_url, str(USERS)], **run
         )
         seed = json.loads(seeded.stdout.strip().splitlines()[-1])
         port = free_port()

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.live_server import free_port
 
 PASSWORD = "a long enough password"
 CREATE_USER = (

@@ -15,9 +15,9 @@ from assistant.providers.events import (
     ToolCall,
     Usage,
 )
-from tests.conftest import free_port
 from tests.fakes.harness import API_KEY, SEARCH, Provider, of_type
 from tests.fakes.script import Call, HttpError, Raw, Reply
+from tests.support.live_server import free_port
 
 MODELS = {
     "openai": "gpt-5-mini",

@@ -14,9 +14,9 @@ import pytest
 
 from assistant.providers import get_adapter
 from assistant.providers.events import Finish, TextDelta
-from tests.conftest import free_port
 from tests.fakes.harness import Provider, of_type
 from tests.fakes.script import Reply, demo_reply
+from tests.support.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from fernet_fields.hkdf import derive_fernet_key
 
 from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.models import AISettings, CompatibleProvider
-from tests.settings_page import raw_column
+from tests.support.settings_page import raw_column
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from ai_settings.fields import UNDECRYPTABLE
 from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider, SettingsAuditEntry
 from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
 from prompts.models import PromptCollection
-from tests.settings_page import URL, form_data, open_form, raw_column
+from tests.support.settings_page import URL, form_data, open_form, raw_column
 
 pytestmark = pytest.mark.django_db
 

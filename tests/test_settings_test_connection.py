@@ -9,9 +9,9 @@ from html import unescape
 import pytest
 
 from ai_settings.models import AISettings, CompatibleProvider
-from tests.conftest import free_port
 from tests.fakes.script import HttpError, Raw
-from tests.settings_page import URL, form_data, open_form
+from tests.support.live_server import free_port
+from tests.support.settings_page import URL, form_data, open_form
 
 pytestmark = pytest.mark.django_db
 

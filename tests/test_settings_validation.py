@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 
 from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider, SettingsAuditEntry
-from tests.settings_page import URL, form_data, open_form
+from tests.support.settings_page import URL, form_data, open_form
 
 pytestmark = pytest.mark.django_db
 

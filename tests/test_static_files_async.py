@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from tests.loop_client import async_client, both_middleware
+from tests.support.loop_client import async_client, both_middleware
 
 pytestmark = pytest.mark.django_db
 

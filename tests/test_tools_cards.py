@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from ai_settings.current import get_current
 from assistant.models import Conversation, Message, ToolCall
 from assistant.tool_calls import answer, approval_context, question_context
-from tests.test_tools_support import (  # noqa: F401  (fixtures)
+from tests.support.tools import (  # noqa: F401  (fixtures)
     library_fixture,
     prompt_collections_fixture,
 )

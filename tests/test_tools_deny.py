@@ -15,7 +15,7 @@ from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider, 
 from assistant.models import Conversation, ToolCall, ToolPreference
 from assistant.tools import deny
 from prompts.models import ApiToken
-from tests.test_tools_support import registered, run
+from tests.support.tools import registered, run
 
 pytestmark = pytest.mark.django_db
 

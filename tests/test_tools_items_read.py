@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 
 from assistant.tools.serialize import MAX_BYTES, dumps
 from prompts.models import PromptCollection
-from tests.test_tools_support import (  # noqa: F401  (fixtures)
+from tests.support.tools import (  # noqa: F401  (fixtures)
     library_fixture,
     make_user,
     prompt_collections_fixture,

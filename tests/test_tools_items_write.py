@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from prompts.models import Prompt
-from tests.test_tools_support import (  # noqa: F401  (fixtures)
+from tests.support.tools import (  # noqa: F401  (fixtures)
     group_names,
     library_fixture,
     make_user,

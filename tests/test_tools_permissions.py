@@ -9,7 +9,7 @@ import pytest
 from ai_settings.current import bump_version
 from ai_settings.models import AISettings
 from prompts.models import Prompt, PromptCollection
-from tests.test_tools_support import (  # noqa: F401  (fixtures)
+from tests.support.tools import (  # noqa: F401  (fixtures)
     library_fixture,
     make_user,
     preview,

@@ -15,7 +15,7 @@ from assistant.tools.preferences import (
     set_mode,
     unused_tools,
 )
-from tests.test_tools_support import make_user
+from tests.support.tools import make_user
 
 pytestmark = pytest.mark.django_db
 

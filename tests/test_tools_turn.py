@@ -18,8 +18,8 @@ from assistant.models import ToolCall as ToolCallRow
 from assistant.providers.events import ToolCall
 from assistant.tools.preferences import set_mode
 from prompts.models import Prompt
-from tests.conftest import _make_user
-from tests.test_tools_support import (  # noqa: F401  (fixtures)
+from tests.support.accounts import create_user
+from tests.support.tools import (  # noqa: F401  (fixtures)
     library_fixture,
     prompt_collections_fixture,
 )
@@ -28,7 +28,7 @@ Status = ToolCallRow.Status
 
 
 def chat_user(django_user_model, username, *perms):
-    return _make_user(django_user_model, username, groups=["App users"], perms=perms)
+    return create_user(django_user_model, username, groups=["App users"], perms=perms)
 
 
 @pytest.fixture

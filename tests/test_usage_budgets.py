@@ -17,9 +17,9 @@ from ai_settings.catalog import CUSTOM_MAX_OUTPUT
 from assistant import history, usage
 from assistant.models import Conversation, Message, ToolCall, UsageRecord, UsageReservation
 from prompts.models import PromptCollection
-from tests.chat_setup import add_local_provider, configure, read_events
 from tests.fakes.script import Call, HttpError, Reply
-from tests.test_usage_chat import _browser_session
+from tests.support.chat import add_local_provider, configure, read_events
+from tests.support.live_server import browser_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,7 +40,7 @@ def test_twelve_parallel_large_messages_overshoot_the_budget_by_one_message_at_m
         text="Clause 4 is the risk.", chunk_size=3, delay=0.05, input_tokens=24_600,
         output_tokens=90,
     )  # fmt: skip
-    cookies, headers = _browser_session(asgi_server.url, app_user)
+    cookies, headers = browser_session(asgi_server.url, app_user)
 
     async def send_all() -> list[httpx.Response]:
         async with httpx.AsyncClient(

@@ -12,32 +12,22 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.test import AsyncClient, Client
+from django.test import AsyncClient
 from django.urls import reverse
 from django.utils import timezone
 
 from assistant import usage
 from assistant.models import UsageRecord, UsageReservation
-from tests.chat_setup import add_local_provider, configure, read_events
 from tests.fakes.script import HttpError, Reply
-from tests.usage_setup import group_with_policy, ledger_row
+from tests.support.chat import add_local_provider, configure, read_events
+from tests.support.live_server import browser_session
+from tests.support.usage import group_with_policy, ledger_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SEND = "/assistant/messages/"
 # What the fake answers: 100 tokens per message.
 HUNDRED_TOKENS = Reply(text="Here you are.", chunk_size=4, input_tokens=20, output_tokens=80)
-
-
-def _browser_session(server_url: str, user) -> tuple[dict[str, str], dict[str, str]]:
-    """Cookies and headers of a signed-in browser: session cookie, CSRF cookie and token."""
-    client = Client()
-    client.force_login(user)
-    cookies = {"sessionid": client.cookies["sessionid"].value}
-    page = httpx.get(f"{server_url}/assistant/", cookies=cookies, timeout=10)
-    assert page.status_code == 200
-    cookies["csrftoken"] = page.cookies["csrftoken"]
-    return cookies, {"X-CSRFToken": cookies["csrftoken"], "HX-Request": "true"}
 
 
 def test_twenty_concurrent_messages_only_the_budgets_worth_reach_the_provider(
@@ -52,7 +42,7 @@ def test_twenty_concurrent_messages_only_the_budgets_worth_reach_the_provider(
     fake_openai.default = Reply(
         text="Here you are, in pieces.", chunk_size=2, delay=0.05, input_tokens=20, output_tokens=80
     )
-    cookies, headers = _browser_session(asgi_server.url, app_user)
+    cookies, headers = browser_session(asgi_server.url, app_user)
 
     async def send_all() -> list[httpx.Response]:
         async with httpx.AsyncClient(
@@ -209,7 +199,7 @@ def test_a_client_that_hangs_up_mid_answer_releases_the_reservation(
     model = add_local_provider(fake_openai)
     configure(settings=settings, daily_token_budget=100_000)
     fake_openai.script(Reply(text="word " * 400, chunk_size=5, delay=0.02))
-    cookies, headers = _browser_session(asgi_server.url, app_user)
+    cookies, headers = browser_session(asgi_server.url, app_user)
 
     with httpx.Client(base_url=asgi_server.url, cookies=cookies, headers=headers) as client:
         with client.stream("POST", SEND, data={"message": "A long story", "model": model}) as r:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from assistant import usage
 from assistant.models import Conversation, UsageRecord, UsageReservation
 from assistant.providers.events import Usage
-from tests.usage_setup import add_compatible_provider, configure, group_with_policy, ledger_row
+from tests.support.usage import add_compatible_provider, configure, group_with_policy, ledger_row
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from assistant import history
 from assistant.models import Message, UsageRecord, UsageReservation
-from tests.chat_setup import configure, read_events
 from tests.fakes.script import HttpError, Reply
+from tests.support.chat import configure, read_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -19,7 +19,7 @@ from django.utils import timezone
 from ai_settings.models import GroupAIPolicy, SettingsAuditEntry
 from assistant import usage
 from assistant.models import UsageRecord
-from tests.usage_setup import configure, group_with_policy, ledger_row
+from tests.support.usage import configure, group_with_policy, ledger_row
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ai_settings.models import AISettings, CompatibleProvider
-from tests.settings_page import URL, form_data, open_form
+from tests.support.settings_page import URL, form_data, open_form
 
 # Distinctive, and shaped like the real thing where the provider has a shape (sk-…, AIza…);
 # the compatible ones have no known shape, so only the redaction of their runs can hide them.

@@ -17,7 +17,7 @@ from ai_settings.current import get_current
 from assistant.tools import get_tool
 from assistant.tools.base import CallPreview, ToolContext, ToolResult
 from prompts.models import Prompt, PromptCollection
-from tests.conftest import _make_user
+from tests.support.accounts import create_user
 
 
 def context(user: Any, *, via_mcp: bool = False) -> ToolContext:
@@ -40,7 +40,7 @@ def preview(name: str, user: Any, arguments: Any) -> CallPreview:
 
 
 def make_user(django_user_model, username: str, *perms: str, **flags: Any):
-    return _make_user(django_user_model, username, perms=perms, **flags)
+    return create_user(django_user_model, username, perms=perms, **flags)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from assistant.models import Conversation, Message, ToolCall
 from config.demo_shop.models import Author, Book
 from prompts.models import Prompt, PromptCollection, PromptMessage
 from prompts.tokens import create_token
-from tests.conftest import asgi_application
+from tests.support.live_server import asgi_application
 
 # get_current() rebuilds its snapshot when the settings version changes; the test database
 # is emptied between tests, so each configuration gets a version no earlier test used.

@@ -1,6 +1,6 @@
 """Settings of the load test's server: the production configuration (config.settings with
-DEBUG off, from the environment tests/test_load.py sets), with static files served from
-their sources (no collectstatic manifest needed for a test run)."""
+DEBUG off, from the environment tests/config/test_load.py sets), with static files served
+from their sources (no collectstatic manifest needed for a test run)."""
 
 from __future__ import annotations
 

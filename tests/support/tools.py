@@ -1,6 +1,6 @@
 """Shared pieces for the tool tests: calling a tool as a user, users with exact permissions,
 and temporarily registering models in Django admin (collections are admin-registered
-models). Import the *_fixture functions to use the fixtures."""
+models). The fixtures that use them are in tests/assistant/conftest.py."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
 
 from ai_settings.current import get_current
 from assistant.tools import get_tool
 from assistant.tools.base import CallPreview, ToolContext, ToolResult
-from prompts.models import Prompt, PromptCollection
 from tests.support.accounts import create_user
 
 
@@ -54,32 +52,6 @@ def registered(*models: type) -> Iterator[None]:
     finally:
         for model in added:
             admin.site.unregister(model)
-
-
-@pytest.fixture(name="prompt_collections")
-def prompt_collections_fixture():
-    """Prompts and their collections registered in admin (the prompts app does it; this makes
-    the tests independent of that)."""
-    with registered(PromptCollection, Prompt):
-        yield
-
-
-@pytest.fixture(name="library")
-def library_fixture(db, prompt_collections) -> dict[str, Any]:
-    """Two collections with prompts in several states."""
-    support = PromptCollection.objects.create(name="Support", description="Helpdesk prompts")
-    writing = PromptCollection.objects.create(name="Writing")
-    prompts = {
-        "greet": Prompt.objects.create(collection=support, name="greet", status="published"),
-        "refund": Prompt.objects.create(
-            collection=support, name="refund", status="draft", description="Refund policy answer"
-        ),
-        "close": Prompt.objects.create(collection=support, name="close", status="archived"),
-        "essay": Prompt.objects.create(
-            collection=writing, name="essay", status="published", description="Long form"
-        ),
-    }
-    return {"support": support, "writing": writing, **prompts}
 
 
 def group_names() -> set[str]:

@@ -12,12 +12,7 @@ from django.contrib.auth.models import Group
 
 from assistant.tools.serialize import MAX_BYTES, dumps
 from prompts.models import PromptCollection
-from tests.support.tools import (  # noqa: F401  (fixtures)
-    library_fixture,
-    make_user,
-    prompt_collections_fixture,
-    run,
-)
+from tests.support.tools import make_user, run
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,7 @@ import pytest
 from ai_settings.current import bump_version
 from ai_settings.models import AISettings
 from prompts.models import PromptMessage
-from tests.support.tools import (  # noqa: F401  (fixtures)
-    library_fixture,
-    make_user,
-    prompt_collections_fixture,
-    run,
-)
+from tests.support.tools import make_user, run
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,8 @@
 """Security headers on every page the door table lists (and the error pages): a Content
 Security Policy with a fresh nonce that every script tag carries, no inline scripts or styles
 the policy would block, framing denied, no MIME sniffing, and session cookies out of reach of
-scripts. (tests/test_security_headers.py covers the production settings: secure cookies,
-HSTS; tests/test_foundation.py runs `manage.py check --deploy`.)"""
+scripts. (tests/config/test_security_headers.py covers the production settings: secure
+cookies, HSTS; tests/config/test_foundation.py runs `manage.py check --deploy`.)"""
 
 from __future__ import annotations
 

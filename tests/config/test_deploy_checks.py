@@ -1,7 +1,7 @@
 """`manage.py check --deploy` tells the truth: MIDDLEWARE lists Django's stock classes, so
 Django's own security checks run with nothing silenced, and config.E001 refuses what the
-event-loop middleware cannot honour. (tests/test_foundation.py: the documented production
-environment passes the deploy check.)"""
+event-loop middleware cannot honour. (tests/config/test_foundation.py: the documented
+production environment passes the deploy check.)"""
 
 from __future__ import annotations
 

@@ -9,13 +9,7 @@ import pytest
 from ai_settings.current import bump_version
 from ai_settings.models import AISettings
 from prompts.models import Prompt, PromptCollection
-from tests.support.tools import (  # noqa: F401  (fixtures)
-    library_fixture,
-    make_user,
-    preview,
-    prompt_collections_fixture,
-    run,
-)
+from tests.support.tools import make_user, preview, run
 
 pytestmark = pytest.mark.django_db
 

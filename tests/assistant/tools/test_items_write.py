@@ -8,14 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from prompts.models import Prompt
-from tests.support.tools import (  # noqa: F401  (fixtures)
-    group_names,
-    library_fixture,
-    make_user,
-    preview,
-    prompt_collections_fixture,
-    run,
-)
+from tests.support.tools import group_names, make_user, preview, run
 
 pytestmark = pytest.mark.django_db
 

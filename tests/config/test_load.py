@@ -34,7 +34,7 @@ from tests.support.live_server import free_port
 pytestmark = pytest.mark.load
 
 USERS = 200
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = re.compile(r"tok-\d{3}-[0-9a-f]{8}")
 TEXT_APPEND = b'-text" hx-swap="beforeend">'
 CSRF = "k" * 32  # a CSRF cookie of our choosing, sent back in the header as the page does

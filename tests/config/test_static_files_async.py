@@ -1,5 +1,5 @@
 """/static/ is answered under ASGI by the project's async WhiteNoise middleware and by the stock
-one. (tests/test_asgi_handler.py: the project's handler runs the async version, so the
+one. (tests/config/test_asgi_handler.py: the project's handler runs the async version, so the
 middleware chain stays async and an open chat stream does not hold a thread.)"""
 
 from __future__ import annotations

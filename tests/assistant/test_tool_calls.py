@@ -19,10 +19,6 @@ from assistant.providers.events import ToolCall
 from assistant.tools.preferences import set_mode
 from prompts.models import Prompt
 from tests.support.accounts import create_user
-from tests.support.tools import (  # noqa: F401  (fixtures)
-    library_fixture,
-    prompt_collections_fixture,
-)
 
 Status = ToolCallRow.Status
 

@@ -18,7 +18,7 @@ from tests.fakes.harness import Provider, of_type
 from tests.fakes.script import Reply, demo_reply
 from tests.support.live_server import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

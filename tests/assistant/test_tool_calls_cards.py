@@ -9,10 +9,6 @@ from django.template.loader import render_to_string
 from ai_settings.current import get_current
 from assistant.models import Conversation, Message, ToolCall
 from assistant.tool_calls import answer, approval_context, question_context
-from tests.support.tools import (  # noqa: F401  (fixtures)
-    library_fixture,
-    prompt_collections_fixture,
-)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """Seed the load test's database (run in a subprocess with its environment):
 
-    python -m tests.load_seed <fake base URL> <users>
+    python -m tests.support.load_seed <fake base URL> <users>
 
 creates an OpenAI-compatible provider served by the fake, that many App users with a
 signed-in session each, and prints {"model": key, "sessions": [...]} as JSON."""

@@ -1,8 +1,8 @@
 """The bench's data: AI settings with OpenAI-compatible providers pointing at the fake
 upstreams, users with App access and their sessions, empty conversations to send to, and the
 large data sets of the page measurements (providers × models, a long conversation, a big
-usage ledger). The query-count tests (tests/test_bench_queries.py) use the same builders at
-a small and a large size."""
+usage ledger). The query-count tests (tests/config/test_bench_queries.py) use the same
+builders at a small and a large size."""
 
 from __future__ import annotations
 

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PASSWORD
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -74,19 +72,3 @@ def page(browser, asgi_server) -> Iterator[object]:
     page.set_default_timeout(10_000)
     yield page
     context.close()
-
-
-def log_in(page, username: str, password: str = PASSWORD) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
-
-def open_chat(page):
-    """The full-page assistant, with its message box ready."""
-    page.goto("/assistant/")
-    box = page.get_by_role("textbox", name="Message")
-    box.wait_for()
-    return box

@@ -7,9 +7,9 @@ import pytest
 
 from ai_settings.models import AISettings
 from prompts.models import Prompt, PromptCollection, PromptMessage
-from tests.browser.conftest import log_in, open_chat
-from tests.chat_setup import add_local_provider, bump
 from tests.fakes.script import Reply
+from tests.support.browser import log_in, open_chat
+from tests.support.chat import add_local_provider, bump
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from assistant.models import Message
-from tests.browser.conftest import log_in
-from tests.chat_setup import add_local_provider
 from tests.fakes.script import Reply
+from tests.support.browser import log_in
+from tests.support.chat import add_local_provider
 
 pytestmark = pytest.mark.browser
 

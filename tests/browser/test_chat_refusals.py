@@ -13,9 +13,9 @@ from ai_settings.models import AISettings, CompatibleProvider
 from assistant.forms import MAX_MESSAGE_CHARS
 from assistant.models import Conversation, Message
 from prompts.models import Prompt, PromptCollection
-from tests.browser.conftest import log_in
-from tests.chat_setup import add_local_provider, bump
 from tests.fakes.script import Reply
+from tests.support.browser import log_in
+from tests.support.chat import add_local_provider, bump
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,9 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from prompts.models import PromptCollection
-from tests.browser.conftest import log_in, open_chat
-from tests.chat_setup import add_local_provider
 from tests.fakes.script import Call, Reply
+from tests.support.browser import log_in, open_chat
+from tests.support.chat import add_local_provider
 
 pytestmark = pytest.mark.browser
 

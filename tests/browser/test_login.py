@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.browser.conftest import log_in
+from tests.support.browser import log_in
 
 
 def test_app_user_logs_in_and_sees_the_nav(page, app_user):

@@ -11,10 +11,10 @@ from playwright.sync_api import expect
 
 from ai_settings.models import AISettings
 from prompts.models import Prompt, PromptCollection
-from tests.browser.conftest import log_in, open_chat
-from tests.chat_setup import add_local_provider, bump
-from tests.conftest import _group
 from tests.fakes.script import Reply
+from tests.support.accounts import group_named
+from tests.support.browser import log_in, open_chat
+from tests.support.chat import add_local_provider, bump
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_staff_creates_a_prompt_with_variables_and_sees_its_preview(page, editor
     assert not [e for e in errors if "Content Security Policy" in e and "script" in e]
 
     # The collection becomes the active one and the staff member, an App user, uses the prompt.
-    editor.groups.add(_group("App users"))
+    editor.groups.add(group_named("App users"))
     add_local_provider(fake_openai)
     AISettings.objects.filter(pk=1).update(prompts_collection=prompt.collection)
     bump()

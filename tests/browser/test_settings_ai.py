@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ai_settings.models import AISettings, CompatibleProvider
-from tests.browser.conftest import log_in
+from tests.support.browser import log_in
 
 pytestmark = pytest.mark.browser
 

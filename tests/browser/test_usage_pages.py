@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from ai_settings.models import GroupAIPolicy
-from tests.browser.conftest import log_in
-from tests.usage_setup import configure, group_with_policy, ledger_row
+from tests.support.browser import log_in
+from tests.support.usage import configure, group_with_policy, ledger_row
 
 
 def _csp_violations(page) -> list[str]:
@@ -83,9 +83,9 @@ def test_manager_restricts_a_group_to_one_model(page, settings_manager, app_user
 
 
 def test_chat_shows_the_tokens_left_and_the_budget_refusal(page, app_user, fake_openai, settings):
-    from tests.chat_setup import add_local_provider
-    from tests.chat_setup import configure as configure_chat
     from tests.fakes.script import Reply
+    from tests.support.chat import add_local_provider
+    from tests.support.chat import configure as configure_chat
 
     add_local_provider(fake_openai)
     configure_chat(settings=settings, daily_token_budget=150)

@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 MAX_STEPS = 10
 PROGRESS_SAVE_SECONDS = 1.0
 # Seconds the database may take to store a finished step, queueing included: under load
-# (200 streams finishing at once on one worker) 3 s failed half the answers (tests/test_load.py).
+# (200 streams finishing at once on one worker) 3 s failed half the answers (tests/config/test_load.py).
 PERSIST_TIMEOUT = 10.0
 
 

@@ -1,7 +1,7 @@
 """Who may open each URL: the status every kind of account gets, with AI_ENABLED on and off and
 the MCP server on and off. Kept beside the URL conf on purpose.
 
-tests/test_hardening_doors.py requests every pattern of the URL conf (walked recursively) and
+tests/config/test_hardening_doors.py requests every pattern of the URL conf (walked recursively) and
 /mcp (served by config.asgi, outside the URL conf) as each account below, and compares the
 answers with this table. A URL without an entry fails that test: a new view gets its door
 written down here, next to the rule it follows, before it ships. The CSRF test posts to every

@@ -12,7 +12,7 @@ from django.utils.functional import empty
 from ai_settings.access import MANAGE_DENIED
 from assistant.access import APP_ACCESS_DENIED
 from assistant.models import Conversation, Message
-from tests.loop_client import async_client, both_middleware
+from tests.support.loop_client import async_client, both_middleware
 
 pytestmark = [pytest.mark.django_db(transaction=True), both_middleware]
 

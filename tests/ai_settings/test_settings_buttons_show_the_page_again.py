@@ -13,7 +13,7 @@ from ai_settings import connection_test
 from ai_settings.current import get_current
 from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider
 from ai_settings.page import SettingsPage, load_providers
-from tests.settings_page import URL, form_data, open_form
+from tests.support.settings_page import URL, form_data, open_form
 
 pytestmark = pytest.mark.django_db
 

@@ -38,6 +38,7 @@ class _Store:
         self.channels: weakref.WeakSet[MemoryChannel] = weakref.WeakSet()
 
     def expire(self, now: float) -> None:
+        """Drop the expired turns at the front (all of them, with one retention)."""
         while self.turns:
             key, turn = next(iter(self.turns.items()))
             if turn.expires_at > now:
@@ -46,7 +47,11 @@ class _Store:
 
     def live(self, turn_key: str, now: float) -> _StoredTurn | None:
         self.expire(now)
-        return self.turns.get(turn_key)
+        turn = self.turns.get(turn_key)
+        if turn is not None and turn.expires_at <= now:  # behind a longer-lived one
+            del self.turns[turn_key]
+            return None
+        return turn
 
 
 _store = _Store()

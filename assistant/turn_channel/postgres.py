@@ -113,6 +113,8 @@ class PostgresChannel(TurnChannel):
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._connecting = asyncio.Lock()
         self._control = f"turn_channel_{os.getpid()}_{id(self):x}"
+        # The listening connection's application_name (pg_stat_activity), to tell it apart.
+        self.listener_name = self._control.replace("_", "-")
         self._listener: asyncio.Task[None] | None = None
         self._subscribed: dict[str, str] = {}  # turn key → its channel (wanted)
         self._keys: dict[str, str] = {}  # channel → turn key
@@ -243,7 +245,9 @@ class PostgresChannel(TurnChannel):
         while True:
             connection: psycopg.AsyncConnection[Any] | None = None
             try:
-                connection = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
+                connection = await psycopg.AsyncConnection.connect(
+                    **{**self._params, "application_name": self.listener_name}, autocommit=True
+                )
                 await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._control)))
                 listening: set[str] = set()
                 failures = 0

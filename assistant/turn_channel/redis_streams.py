@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from typing import Any
 
 import redis.asyncio as redis
@@ -98,6 +99,8 @@ class RedisChannel(TurnChannel):
         self._subscribed: dict[str, str] = {}  # turn key → its pub/sub channel
         self._keys: dict[str, str] = {}  # pub/sub channel → turn key
         self._confirmations: dict[str, asyncio.Future[None]] = {}
+        # The pub/sub connection's name (CLIENT LIST), to tell it in the server's view.
+        self.listener_name = f"turn-channel-{os.getpid()}-{id(self):x}"
 
     def _stream(self, turn_key: str) -> str:
         return PREFIX + turn_key
@@ -178,7 +181,9 @@ class RedisChannel(TurnChannel):
         """The process's one reader of the pub/sub connection, for as long as the channel."""
         failures = 0
         while True:
-            subscriber = self._pool.make_connection()
+            subscriber = self._pool.connection_class(
+                **{**self._pool.connection_kwargs, "client_name": self.listener_name}
+            )
             try:
                 async with self._lock:
                     await subscriber.connect()

@@ -27,8 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any, NamedTuple
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, Generic, NamedTuple, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,57 @@ class Batch(NamedTuple):
 def check_key(turn_key: str) -> None:
     if not isinstance(turn_key, str) or not 0 < len(turn_key) <= KEY_LENGTH:
         raise ValueError(f"A turn key is a string of 1 to {KEY_LENGTH} characters.")
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Batches(Generic[Item, Result]):
+    """Appends that wait for the backend's next round trip: while one batch is written the next
+    one collects, so a busy process writes many events per round trip and an idle one writes
+    each at once. `write` gives one result (or the exception) per item, in order."""
+
+    def __init__(
+        self,
+        channel: TurnChannel,
+        write: Callable[[list[Item]], Awaitable[list[Result | Exception]]],
+        size: int = 500,
+    ) -> None:
+        self._channel = channel
+        self._write = write
+        self._size = size
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def put(self, item: Item) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = self._channel._spawn(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        batch: list[tuple[Item, asyncio.Future[Result]]] = []
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._size]
+                del self._waiting[: self._size]
+                try:
+                    results = await self._write([item for item, _ in batch])
+                except Exception as error:  # noqa: BLE001  (each publisher gets it raised)
+                    results = [error] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():  # its publisher stopped waiting
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                batch = []
+        finally:
+            for _, future in batch + self._waiting:
+                future.cancel()  # the channel is closing
 
 
 class _Followed:

@@ -1,11 +1,11 @@
 """The turn channel on PostgreSQL, for a project whose default database is PostgreSQL and
 whose cache is not Redis.
 
-Storage: one row per event (assistant.models.TurnEvent). One statement appends an event and
-commits at once (autocommit): it numbers it after the turn's newest row (and adds nothing
-after the turn's end), deletes the turn's rows beyond max_events, and NOTIFYs the turn's
-channel; PostgreSQL delivers the notification when the row is committed, so a woken follower
-always finds it. A turn whose newest row is older than `retention` reads as unknown; its rows
+Storage: one row per event (assistant.models.TurnEvent). One statement appends an event: it
+numbers it after the turn's newest row (and adds nothing after the turn's end), deletes the
+turn's rows beyond max_events, and NOTIFYs the turn's channel; PostgreSQL delivers the
+notification when the row is committed, so a woken follower always finds it. Appends waiting
+meanwhile go together in one pipeline, committed at its end (channel.Batches). A turn whose newest row is older than `retention` reads as unknown; its rows
 are deleted by the clean-up that finish() starts, at most once per `sweep_every` per process.
 
 Wake-ups: one connection per process (per event loop) LISTENs on the channels of the turns
@@ -20,6 +20,8 @@ connection drops, the task reconnects, LISTENs again and reads every followed tu
 
 A second connection per process appends and reads (psycopg runs one statement at a time on
 it); both are autocommit connections of their own, outside Django's request transactions.
+Appends commit with synchronous_commit off: events are a relay, not the record (the chat
+stores the answer in its message).
 """
 
 from __future__ import annotations
@@ -37,14 +39,14 @@ from psycopg import sql
 from psycopg.errors import UniqueViolation
 
 from assistant.models import TurnEvent
-from assistant.turn_channel.channel import Batch, TurnChannel, TurnNotFound
+from assistant.turn_channel.channel import Batch, Batches, TurnChannel, TurnNotFound
 
 logger = logging.getLogger(__name__)
 
 NOTIFY_PAYLOAD = 7800  # bytes of payload a notification carries (PostgreSQL's limit: 8000)
 RECONNECT_PAUSES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 CONFIRM_TIMEOUT = 10.0
-# Two publishers of one turn at once (not the intended use) number the same event: retry.
+# Two publishers of one turn at once (not the intended use) may number the same event: retry.
 APPEND_ATTEMPTS = 3
 
 _TABLE = sql.Identifier(TurnEvent._meta.db_table)
@@ -94,6 +96,10 @@ _EXPIRE = sql.SQL(
 ).format(table=_TABLE)
 
 
+def _event_id(row: tuple[Any, ...] | None) -> int | None:
+    return None if row is None else row[0]  # no row: the turn had finished
+
+
 def _topic(turn_key: str) -> str:
     """The turn's NOTIFY channel: an identifier of PostgreSQL's length whatever the key."""
     return "turn_" + hashlib.sha256(turn_key.encode()).hexdigest()[:40]
@@ -121,6 +127,7 @@ class PostgresChannel(TurnChannel):
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._interrupting = False
         self._expired_at = 0.0
+        self._appends: Batches[dict[str, Any], int | None] = Batches(self, self._write)
 
     @staticmethod
     def params_of(database: Any) -> dict[str, Any]:
@@ -139,6 +146,10 @@ class PostgresChannel(TurnChannel):
             connection = self._connection
             if connection is None or connection.closed or connection.broken:
                 connection = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
+                # An event is committed without waiting for its WAL flush (the turn's answer
+                # itself is stored with the message): the wake-up leaves about a disk flush
+                # sooner; a crash of the server loses at most its last fraction of a second.
+                await connection.execute("SET synchronous_commit TO off")
                 self._connection = connection
             return connection
 
@@ -157,19 +168,41 @@ class PostgresChannel(TurnChannel):
             "topic": _topic(turn_key),
             "notice": notice,
         }
-        for attempt in range(APPEND_ATTEMPTS):
+        event_id = await self._appends.put(params)
+        if payload is None:
+            self._expire_soon()
+        return event_id
+
+    async def _write(self, batch: list[dict[str, Any]]) -> list[int | None | Exception]:
+        """A batch in one pipeline: one round trip, and one transaction (autocommit pipelines
+        commit at their end), so a failed append rolls the batch back; then one at a time."""
+        connection = await self._query_connection()
+        try:
+            cursors = []
+            async with connection.pipeline():
+                for params in batch:
+                    cursors.append(await connection.execute(_APPEND, params))
+            return [_event_id(await cursor.fetchone()) for cursor in cursors]
+        except UniqueViolation:
+            results: list[int | None | Exception] = []
+            for params in batch:
+                try:
+                    results.append(await self._write_one(params))
+                except UniqueViolation as error:
+                    results.append(error)
+            return results
+
+    async def _write_one(self, params: dict[str, Any]) -> int | None:
+        attempt = 1
+        while True:
             connection = await self._query_connection()
             try:
                 cursor = await connection.execute(_APPEND, params)
+                return _event_id(await cursor.fetchone())
             except UniqueViolation:
-                if attempt == APPEND_ATTEMPTS - 1:
+                if attempt == APPEND_ATTEMPTS:
                     raise
-                continue
-            row = await cursor.fetchone()
-            break
-        if payload is None:
-            self._expire_soon()
-        return None if row is None else row[0]
+                attempt += 1
 
     async def _read(self, turn_key: str, after: int, limit: int) -> Batch:
         connection = await self._query_connection()
@@ -280,14 +313,15 @@ class PostgresChannel(TurnChannel):
         """LISTEN to the channels wanted now and not yet, UNLISTEN the others; confirm."""
         wanted = dict(self._subscribed)
         for turn_key, topic in wanted.items():
-            if topic in listening:
-                continue
-            await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(topic)))
-            listening.add(topic)
+            new = topic not in listening  # else kept (left and followed again meanwhile)
+            if new:
+                await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(topic)))
+                listening.add(topic)
             confirmation = self._confirmations.pop(turn_key, None)
-            if confirmation is not None and not confirmation.done():
-                confirmation.set_result(None)  # the new follower reads the stored events
-            elif reconnected:
+            if confirmation is not None:
+                if not confirmation.done():
+                    confirmation.set_result(None)  # the new follower reads the stored events
+            elif new and reconnected:
                 self._read_again(turn_key)
         for topic in listening - set(wanted.values()):
             await connection.execute(sql.SQL("UNLISTEN {}").format(sql.Identifier(topic)))

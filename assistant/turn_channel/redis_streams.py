@@ -4,8 +4,9 @@ Storage: each turn is a Redis Stream, `assistant:turn:<turn key>`, whose entry i
 0-2, … (the event ids). A Lua script appends an event in one atomic step: it numbers it after
 the newest entry, adds it (XADD MAXLEN: at most max_events entries are kept), makes the whole
 stream expire `retention` seconds after it (PEXPIRE) and publishes it on the turn's pub/sub
-channel. A follower's replay is one XRANGE (and XREVRANGE for the newest id) per process and
-turn: followers read the process's copy (assistant.turn_channel.channel).
+channel. Appends waiting meanwhile go together in one pipeline (channel.Batches). A replay
+is one XRANGE (and XREVRANGE for the newest id) per process and turn: followers read the
+process's copy (assistant.turn_channel.channel).
 
 Wake-ups: one connection per process (per event loop) in pub/sub mode, subscribed to the
 channels of the turns followed in this process and to no others: SUBSCRIBE when a turn gets
@@ -32,7 +33,7 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from assistant.turn_channel.channel import Batch, TurnChannel, TurnNotFound
+from assistant.turn_channel.channel import Batch, Batches, TurnChannel, TurnNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class RedisChannel(TurnChannel):
         )
         self._redis = redis.Redis(connection_pool=self._pool)
         self._append_script = self._redis.register_script(APPEND)
+        self._appends: Batches[tuple[str, list[Any]], int | None] = Batches(self, self._write)
         self._db = self._pool.connection_kwargs.get("db", 0)
         self._lock = asyncio.Lock()  # orders (un)subscribing and reconnecting
         self._subscriber: Any = None  # the pub/sub connection, while connected
@@ -109,17 +111,25 @@ class RedisChannel(TurnChannel):
         return f"{PREFIX}{self._db}:{turn_key}"
 
     async def _append(self, turn_key: str, payload: str | None) -> int | None:
-        event_id = await self._append_script(
-            keys=[self._stream(turn_key)],
-            args=[
-                payload or "",
-                "1" if payload is None else "0",
-                self.max_events,
-                max(1, round(self.retention * 1000)),
-                self._topic(turn_key),
-            ],
-        )
-        return None if event_id < 0 else int(event_id)
+        arguments = [
+            payload or "",
+            "1" if payload is None else "0",
+            self.max_events,
+            max(1, round(self.retention * 1000)),
+            self._topic(turn_key),
+        ]
+        return await self._appends.put((self._stream(turn_key), arguments))
+
+    async def _write(self, batch: list[tuple[str, list[Any]]]) -> list[int | None | Exception]:
+        """One pipeline (not a transaction: each script is atomic by itself) per batch."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream, arguments in batch:
+                await self._append_script(keys=[stream], args=arguments, client=pipe)
+            results = await pipe.execute(raise_on_error=False)
+        return [
+            result if isinstance(result, Exception) else (None if result < 0 else int(result))
+            for result in results
+        ]
 
     async def _read(self, turn_key: str, after: int, limit: int) -> Batch:
         stream = self._stream(turn_key)

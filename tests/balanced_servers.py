@@ -187,9 +187,7 @@ def balanced_servers(balanced_database_url: str, tmp_path: Path) -> Iterator[Bal
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )  # fmt: skip
-    servers = [
-        AppServer(name, free_port(), tmp_path / f"{name}.log") for name in ("app1", "app2")
-    ]
+    servers = [AppServer(name, free_port(), tmp_path / f"{name}.log") for name in ("app1", "app2")]
     port = free_port()
     config = tmp_path / "haproxy.cfg"
     config.write_text(

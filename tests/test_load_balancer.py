@@ -9,8 +9,11 @@ import re
 import httpx
 import pytest
 
-from tests.balanced_servers import Balanced
-from tests.balanced_servers import balanced_database_url, balanced_servers  # noqa: F401 (fixtures)
+from tests.balanced_servers import (  # the fixtures, and their type
+    Balanced,
+    balanced_database_url,  # noqa: F401
+    balanced_servers,  # noqa: F401
+)
 
 pytestmark = pytest.mark.load
 
@@ -31,4 +34,3 @@ def test_requests_through_haproxy_alternate_between_the_two_app_servers(
         probes = re.findall(r'"GET /healthz\?probe=(\d) HTTP/1\.1" 200', server.log_text())
         expected = [str(n) for n, name in enumerate(served_by) if name == server.name]
         assert probes == expected, server.log_text()[-2000:]
-

@@ -40,9 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0  # seconds any single step may take before the test fails
 
 _cache = settings.CACHES["default"]
-REDIS_URL = (
-    _cache["LOCATION"] if issubclass(import_string(_cache["BACKEND"]), RedisCache) else None
-)
+REDIS_URL = _cache["LOCATION"] if issubclass(import_string(_cache["BACKEND"]), RedisCache) else None
 ON_POSTGRES = connections["default"].vendor == "postgresql"
 # PostgreSQL: the test database holds the table (django_db has pytest-django create it); the
 # channel writes on connections of its own, outside the test's transaction.
@@ -95,7 +93,11 @@ async def open_channel(request) -> AsyncIterator[OpenChannel]:
 
 @pytest.fixture(
     params=SERVERS
-    or [pytest.param("none", marks=pytest.mark.skip("needs CACHE_URL=redis:// or a PostgreSQL DATABASE_URL"))]
+    or [
+        pytest.param(
+            "none", marks=pytest.mark.skip("needs CACHE_URL=redis:// or a PostgreSQL DATABASE_URL")
+        )
+    ]
 )
 async def open_server_channel(request) -> AsyncIterator[OpenChannel]:
     """The same, on the backends with a server (Redis, PostgreSQL) configured for this run."""
@@ -308,7 +310,9 @@ async def test_an_id_the_turn_never_had_is_replay_unavailable(open_channel: Open
 # Many followers, other processes and threads ------------------------------------------------
 
 
-async def _many_followers(channel: TurnChannel, publisher: TurnChannel, followers: int, events: int):
+async def _many_followers(
+    channel: TurnChannel, publisher: TurnChannel, followers: int, events: int
+):
     key = new_key()
     await publisher.publish(key, payload(1))
     tasks = [asyncio.create_task(collect(channel, key)) for _ in range(followers)]
@@ -494,9 +498,7 @@ async def test_the_module_functions_use_the_running_loops_channel():
         await turn_channel.get_channel().aclose()
 
 
-@pytest.mark.parametrize(
-    ("header", "expected"), [(None, None), ("", None), (" 12 ", 12), ("0", 0)]
-)
+@pytest.mark.parametrize(("header", "expected"), [(None, None), ("", None), (" 12 ", 12), ("0", 0)])
 def test_last_event_id_header_gives_the_id_to_resume_after(header, expected):
     assert event_id_from_header(header) == expected
 

@@ -122,8 +122,18 @@ class Batches(Generic[Item, Result]):
 class _Followed:
     """One turn followed in this process: its events known here, shared by its followers."""
 
-    __slots__ = ("key", "first", "events", "limit", "followers", "error", "changed", "ready",
-                 "reading", "read_again")  # fmt: skip
+    __slots__ = (
+        "changed",
+        "error",
+        "events",
+        "first",
+        "followers",
+        "key",
+        "limit",
+        "read_again",
+        "reading",
+        "ready",
+    )
 
     def __init__(self, key: str, limit: int) -> None:
         self.key = key
@@ -280,16 +290,8 @@ class TurnChannel(ABC):
         if followed is not None:
             self._refresh(followed)
 
-    def _read_all_again(self) -> None:
-        """After a reconnection: the wake-ups meanwhile are lost."""
-        for followed in list(self._followed.values()):
-            self._refresh(followed)
-
     def _is_followed(self, turn_key: str) -> bool:
         return turn_key in self._followed
-
-    def _followed_keys(self) -> list[str]:
-        return list(self._followed)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A background task, kept referenced until it ends; its failure is logged."""
@@ -301,7 +303,9 @@ class TurnChannel(ABC):
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.warning("The turn channel's %s failed", task.get_coro(), exc_info=task.exception())
+            logger.warning(
+                "The turn channel's %s failed", task.get_coro(), exc_info=task.exception()
+            )
 
     # Following ------------------------------------------------------------------------------------
 

@@ -312,20 +312,22 @@ class PostgresChannel(TurnChannel):
     ) -> None:
         """LISTEN to the channels wanted now and not yet, UNLISTEN the others; confirm."""
         wanted = dict(self._subscribed)
+        new = [topic for topic in wanted.values() if topic not in listening]
+        gone = listening - set(wanted.values())
+        commands = [sql.SQL("LISTEN {}").format(sql.Identifier(topic)) for topic in new] + [
+            sql.SQL("UNLISTEN {}").format(sql.Identifier(topic)) for topic in gone
+        ]
+        if commands:  # one round trip for all of them
+            await connection.execute(sql.SQL("; ").join(commands))
+        listening.update(new)
+        listening.difference_update(gone)
         for turn_key, topic in wanted.items():
-            new = topic not in listening  # else kept (left and followed again meanwhile)
-            if new:
-                await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(topic)))
-                listening.add(topic)
             confirmation = self._confirmations.pop(turn_key, None)
             if confirmation is not None:
                 if not confirmation.done():
                     confirmation.set_result(None)  # the new follower reads the stored events
-            elif new and reconnected:
+            elif reconnected:
                 self._read_again(turn_key)
-        for topic in listening - set(wanted.values()):
-            await connection.execute(sql.SQL("UNLISTEN {}").format(sql.Identifier(topic)))
-            listening.discard(topic)
 
     def _receive(self, topic: str, notice: str) -> None:
         turn_key = self._keys.get(topic)

@@ -461,6 +461,17 @@ async def test_the_backend_is_redis_when_the_default_cache_is_redis():
     try:
         assert channel.__class__.__name__ == "RedisChannel"
         assert channel._pool.connection_kwargs["db"] == 7  # the first server takes the writes
+        assert channel._stream("k") == "assistant:turn:k"
+    finally:
+        await channel.aclose()
+
+
+async def test_on_redis_the_caches_key_prefix_keeps_sites_apart():
+    with override_settings(CACHES={"default": {**REDIS["default"], "KEY_PREFIX": "shop"}}):
+        channel = configured_channel()
+    try:
+        assert channel._stream("k") == "shop:assistant:turn:k"
+        assert channel._topic("k") == "shop:assistant:turn:7:k"
     finally:
         await channel.aclose()
 

@@ -15,8 +15,10 @@ expired (also while it waits), ReplayUnavailable when the events after `after` a
 turn's bound trimmed them) or no event had that id. Publish a turn's first event before
 telling anyone its key: a turn exists from its first event.
 
-One process publishes a turn's events (the worker that runs it); any process may follow it.
-The backend follows the project's configuration (`configured_channel`):
+The worker running a turn publishes its events, and any process may follow it. Another
+process may publish too (say, the one that finds the turn's worker dead and ends it as
+interrupted): every event still gets its own id, without a gap. The backend follows the
+project's configuration (`configured_channel`):
 
 - the default cache is Django's RedisCache: Redis Streams, and one pub/sub connection per
   process for the wake-ups (assistant.turn_channel.redis_streams);
@@ -80,7 +82,8 @@ def configured_channel() -> TurnChannel:
 
         location = cache["LOCATION"]
         servers = location.split(",") if isinstance(location, str) else list(location)
-        return RedisChannel(servers[0].strip(), **options)  # the first server takes the writes
+        # The first server takes the writes.
+        return RedisChannel(servers[0].strip(), key_prefix=cache.get("KEY_PREFIX", ""), **options)
     database = connections["default"]
     if database.vendor == "postgresql":
         from assistant.turn_channel.postgres import PostgresChannel

@@ -321,7 +321,7 @@ class PostgresChannel(TurnChannel):
             await connection.execute(sql.SQL("; ").join(commands))
         listening.update(new)
         listening.difference_update(gone)
-        for turn_key, topic in wanted.items():
+        for turn_key in wanted:
             confirmation = self._confirmations.pop(turn_key, None)
             if confirmation is not None:
                 if not confirmation.done():

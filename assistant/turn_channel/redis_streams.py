@@ -1,9 +1,9 @@
 """The turn channel on Redis, for a project whose default cache is Django's RedisCache.
 
-Storage: each turn is a Redis Stream, `assistant:turn:<turn key>`, whose entry ids are 0-1,
-0-2, … (the event ids). A Lua script appends an event in one atomic step: it numbers it after
-the newest entry, adds it (XADD MAXLEN: at most max_events entries are kept), makes the whole
-stream expire `retention` seconds after it (PEXPIRE) and publishes it on the turn's pub/sub
+Storage: each turn is a Redis Stream (names below) whose entry ids are 0-1, 0-2, … (the
+event ids). A Lua script appends an event in one atomic step: it numbers it after the newest
+entry, adds it (XADD MAXLEN: at most max_events entries are kept), makes the whole stream
+expire `retention` seconds after it (PEXPIRE) and publishes it on the turn's pub/sub
 channel. Appends waiting meanwhile go together in one pipeline (channel.Batches). A replay
 is one XRANGE (and XREVRANGE for the newest id) per process and turn: followers read the
 process's copy (assistant.turn_channel.channel).
@@ -17,8 +17,9 @@ connection drops, the task reconnects (with a growing pause), subscribes again t
 followed turn and, at each confirmation, reads the stored events of that turn again: the
 messages published meanwhile are lost, the events are not.
 
-Pub/sub channels are shared by every database of a Redis server: a channel's name carries
-the database number, so two sites on two databases of one server never hear each other.
+Names: `[<the cache's KEY_PREFIX>:]assistant:turn:<turn key>` for a stream, the same with the
+database number before the turn key for its pub/sub channel (pub/sub channels belong to the
+server, not to one of its databases): sites sharing a Redis server never hear each other.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class RedisChannel(TurnChannel):
         retention: float,
         max_events: int,
         sweep_every: float = 30.0,
+        key_prefix: str = "",
         max_connections: int = 16,
     ) -> None:
         super().__init__(retention=retention, max_events=max_events, sweep_every=sweep_every)
@@ -94,7 +96,11 @@ class RedisChannel(TurnChannel):
         self._redis = redis.Redis(connection_pool=self._pool)
         self._append_script = self._redis.register_script(APPEND)
         self._appends: Batches[tuple[str, list[Any]], int | None] = Batches(self, self._write)
-        self._db = self._pool.connection_kwargs.get("db", 0)
+        db = self._pool.connection_kwargs.get("db", 0)
+        # The cache's KEY_PREFIX keeps two sites on one Redis database apart, the database
+        # number two sites on two databases (pub/sub channels are the server's, not a db's).
+        self._key_prefix = f"{key_prefix}:{PREFIX}" if key_prefix else PREFIX
+        self._topic_prefix = f"{self._key_prefix}{db}:"
         self._lock = asyncio.Lock()  # orders (un)subscribing and reconnecting
         self._subscriber: Any = None  # the pub/sub connection, while connected
         self._listener: asyncio.Task[None] | None = None
@@ -105,10 +111,10 @@ class RedisChannel(TurnChannel):
         self.listener_name = f"turn-channel-{os.getpid()}-{id(self):x}"
 
     def _stream(self, turn_key: str) -> str:
-        return PREFIX + turn_key
+        return self._key_prefix + turn_key
 
     def _topic(self, turn_key: str) -> str:
-        return f"{PREFIX}{self._db}:{turn_key}"
+        return self._topic_prefix + turn_key
 
     async def _append(self, turn_key: str, payload: str | None) -> int | None:
         arguments = [

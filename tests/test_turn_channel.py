@@ -218,6 +218,26 @@ async def test_a_follower_resuming_after_a_drop_gets_no_gap_and_no_duplicate(
     assert [text for _, text in before + after] == [payload(n) for n in range(1, 13)]
 
 
+async def test_a_follower_resuming_with_an_id_this_process_has_not_heard_of_yet_goes_on(
+    open_channel: OpenChannel,
+):
+    """Its connection dropped on another worker, which had the event a moment before this one
+    (its wake-up still on the way here)."""
+    publisher, follower = open_channel(), open_channel()
+    key = new_key()
+    await publisher.publish(key, "1")
+    first = asyncio.create_task(collect(follower, key))  # the turn is followed here already
+    await until_followed(follower, key)
+    latest = await publisher.publish(key, "2")
+    resumed = asyncio.create_task(collect(follower, key, after=latest))
+    await until_followed(follower, key, 2)
+    await publisher.publish(key, "3")
+    await publisher.finish(key)
+    async with asyncio.timeout(WAIT):
+        assert await resumed == [(3, "3")]
+        assert await first == [(1, "1"), (2, "2"), (3, "3")]
+
+
 async def test_finish_ends_every_waiting_follower(open_channel: OpenChannel):
     publisher, follower = open_channel(), open_channel()
     key = new_key()

@@ -226,7 +226,10 @@ class TurnChannel(ABC):
         followed = await self._attach(turn_key)
         try:
             if cursor > followed.last and followed.error is None:
-                raise ReplayUnavailable(f"Turn {turn_key!r} has no event {cursor}.")
+                # Another process may have given that id before the wake-up reached this one.
+                await asyncio.shield(self._refresh(followed))
+                if cursor > followed.last and followed.error is None:
+                    raise ReplayUnavailable(f"Turn {turn_key!r} has no event {cursor}.")
             while True:
                 while cursor < followed.last:
                     if cursor + 1 < followed.first:
@@ -241,7 +244,7 @@ class TurnChannel(ABC):
                 if followed.finished:  # `after` was the end's own id
                     return
                 if followed.error is not None:
-                    raise followed.error
+                    raise type(followed.error)(*followed.error.args)  # each follower its own
                 await followed.changed.wait()
         finally:
             self._detach(followed)

@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install lock run test test-load test-host browser demo bench clean
+.PHONY: install lock run test test-load test-host browser haproxy demo bench clean
 
 # The versions CI tested: every dependency from requirements.lock (hash-checked), then the
 # apps themselves, editable, without resolving anything again.
@@ -59,6 +59,14 @@ browser:
 			|| echo "Could not install chromium with apt-get."; \
 	fi
 
+# Debian's haproxy balances the load tests' two app servers (tests/balanced_servers.py).
+haproxy:
+	@if [ ! -x /usr/sbin/haproxy ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's haproxy for the load tests…"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null) \
+			|| echo "Could not install haproxy with apt-get."; \
+	fi
+
 # The import contract first (seconds), then the suite. pytest's exit code 5 means "no tests
 # collected": never green by accident.
 test: install browser
@@ -70,7 +78,7 @@ test: install browser
 test-host: install browser
 	tests/host/run
 
-test-load: install
+test-load: install haproxy
 	@$(BIN)/pytest -m load -s $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no load tests: failing."; exit 1; fi; exit $$rc
 

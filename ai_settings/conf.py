@@ -9,6 +9,8 @@ come from django.conf.settings when first read and again after a `setting_change
     GOOGLE_BASE_URL            None   the same for Google Gemini
     PROVIDER_CONNECT_TIMEOUT   10.0   seconds to connect to a provider
     PROVIDER_IDLE_TIMEOUT      120.0  seconds a stream may stay silent before it is a timeout
+    TURN_CHANNEL_RETENTION     3600.0 seconds a turn's events are kept after its last one
+    TURN_CHANNEL_MAX_EVENTS    10000  events kept per turn (the oldest go first)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "GOOGLE_BASE_URL": None,
     "PROVIDER_CONNECT_TIMEOUT": 10.0,
     "PROVIDER_IDLE_TIMEOUT": 120.0,
+    "TURN_CHANNEL_RETENTION": 3600.0,
+    "TURN_CHANNEL_MAX_EVENTS": 10_000,
 }
 
 

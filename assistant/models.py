@@ -187,3 +187,24 @@ class UsageLock(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     locked_at = models.DateTimeField(null=True, blank=True)
+
+
+class TurnEvent(models.Model):
+    """One event of a chat turn, for the turn channel on PostgreSQL without Redis
+    (assistant.turn_channel.postgres): followers on any worker read the rows after the last
+    event they had. A turn's rows are deleted once its newest is TURN_CHANNEL_RETENTION old."""
+
+    turn_key = models.CharField(max_length=100)
+    seq = models.PositiveIntegerField()  # the event's id: 1, 2, 3… within its turn
+    payload = models.TextField(blank=True, default="")
+    is_last = models.BooleanField(default=False)  # the turn's end (finish())
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["turn_key", "seq"], name="one_turn_event_per_id")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="turn_event_created_at")]
+
+    def __str__(self) -> str:
+        return f"{self.turn_key} #{self.seq}"

@@ -1,4 +1,4 @@
-"""The multi-host set-up (tests/balanced_servers.py) works: haproxy spreads requests over the
+"""The multi-host set-up (tests/support/balanced_servers.py) works: haproxy spreads requests over the
 two app servers in turn. The turns followed across hosts build on it once the chat uses the
 turn channel (assistant.turn_channel)."""
 
@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from tests.balanced_servers import (  # the fixtures, and their type
+from tests.support.balanced_servers import (  # the fixtures, and their type
     Balanced,
     balanced_database_url,  # noqa: F401
     balanced_servers,  # noqa: F401

@@ -1,7 +1,7 @@
 """Two app servers behind a real load balancer, for the multi-host tests (marked `load`).
 
 The `balanced_servers` fixture starts two uvicorn processes serving `config.asgi:application`
-on two loopback ports, with the production settings (tests/load_settings.py) on one database
+on two loopback ports, with the production settings (tests/support/load_settings.py) on one database
 of their own (a PostgreSQL database beside DATABASE_URL's, or an SQLite file) and the cache
 of CACHE_URL, and Debian's haproxy in front of them, round robin (`make test-load` installs
 it when run as root; without it the tests are skipped, or fail under CI=true).
@@ -28,9 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.live_server import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HAPROXY = os.environ.get("HAPROXY_PATH", "/usr/sbin/haproxy")
 START_TIMEOUT = 60.0
 
@@ -124,7 +124,7 @@ def server_environment(database_url: str) -> dict[str, str]:
     """What both servers run with: the production settings, one secret and one database."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.load_settings",
+        DJANGO_SETTINGS_MODULE="tests.support.load_settings",
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         FERNET_KEYS=secrets.token_urlsafe(32),

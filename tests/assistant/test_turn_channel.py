@@ -34,9 +34,9 @@ from assistant.turn_channel import (
     event_id_from_header,
 )
 from assistant.turn_channel.memory import MemoryChannel
-from tests.turn_channel_publisher import payload
+from tests.support.turn_channel_publisher import payload
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # seconds any single step may take before the test fails
 
 _cache = settings.CACHES["default"]
@@ -363,7 +363,7 @@ async def test_events_published_in_another_os_process_reach_followers_here(
     where = REDIS_URL if backend == "redis" else json.dumps(_postgres_params())
     key = new_key()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.turn_channel_publisher", backend, where, key, "30", "0.005",
+        sys.executable, "-m", "tests.support.turn_channel_publisher", backend, where, key, "30", "0.005",
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE,

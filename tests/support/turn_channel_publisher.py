@@ -2,8 +2,8 @@
 event of a turn on the Redis or PostgreSQL backend, prints "ready", waits for a line on
 stdin, publishes the rest (one every DELAY seconds), finishes the turn and prints the ids.
 
-    python -m tests.turn_channel_publisher redis redis://127.0.0.1:6379/7 KEY COUNT DELAY
-    python -m tests.turn_channel_publisher postgres '{"dbname": "…", …}' KEY COUNT DELAY
+    python -m tests.support.turn_channel_publisher redis redis://127.0.0.1:6379/7 KEY COUNT DELAY
+    python -m tests.support.turn_channel_publisher postgres '{"dbname": "…", …}' KEY COUNT DELAY
 """
 
 from __future__ import annotations

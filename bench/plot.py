@@ -126,11 +126,17 @@ def figure(results) -> dict[str, Any]:
         "height": HEIGHT,
         "bottom": BOTTOM,
         "panels": [
-            _bar_panel(0, "TTFT, 1 stream (ms; bar median, tick p95)",
-                       [(s.path, s.ttft_median, s.ttft_p95) for s in single]),
-            _bar_panel(1, f"Total per stream, {burst} at once (ms)",
-                       [(s.path, s.total_median, s.total_p95) for s in many]),
-        ],  # fmt: skip
+            _bar_panel(
+                0,
+                "TTFT, 1 stream (ms; bar median, tick p95)",
+                [(s.path, s.ttft_median, s.ttft_p95) for s in single],
+            ),
+            _bar_panel(
+                1,
+                f"Total per stream, {burst} at once (ms)",
+                [(s.path, s.total_median, s.total_p95) for s in many],
+            ),
+        ],
         "ramp": _ramp_panel(results.ramp),
         "date": results.machine.date if results.machine else "",
         "machine": (

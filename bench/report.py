@@ -147,10 +147,12 @@ def targets(results: Results) -> list[Target]:
                             f"≥ {OPEN_STREAMS_TARGET}", measured,
                             held >= OPEN_STREAMS_TARGET))  # fmt: skip
 
-    for page in results.pages:
-        if page.name in ("Settings → AI", "Chat page"):
-            found.append(Target(f"SQL queries, {page.name} ({page.size})", f"≤ {QUERIES_TARGET}",
-                                str(page.queries), page.queries <= QUERIES_TARGET))  # fmt: skip
+    found.extend(
+        Target(f"SQL queries, {page.name} ({page.size})", f"≤ {QUERIES_TARGET}",
+               str(page.queries), page.queries <= QUERIES_TARGET)
+        for page in results.pages
+        if page.name in ("Settings → AI", "Chat page")
+    )  # fmt: skip
     return found
 
 
@@ -193,8 +195,10 @@ def table(results: Results) -> str:
     if results.ramp:
         lines += [
             "",
-            f"{'open streams':>12} {'p95 TTFT':>9} {'median':>7} {'peak open':>9} "
-            f"{'RSS MiB':>8} {'KiB/stream':>10} {'threads':>7} {'failed':>6}",
+            (
+                f"{'open streams':>12} {'p95 TTFT':>9} {'median':>7} {'peak open':>9} "
+                f"{'RSS MiB':>8} {'KiB/stream':>10} {'threads':>7} {'failed':>6}"
+            ),
         ]
         for level in results.ramp:
             per = level.bytes_per_stream

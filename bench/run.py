@@ -268,7 +268,10 @@ async def _ramp(plan: Plan, slots: Slots, slow_model: str, pid: int):
 
     try:
         return await concurrency.ramp(
-            plan.levels, open_stream, rate=plan.arrival_rate, pid=pid,
+            plan.levels,
+            open_stream,
+            rate=plan.arrival_rate,
+            pid=pid,
             upstream_delay=plan.slow_delay,
         )
     finally:

@@ -267,4 +267,3 @@ def superuser(username: str = "bench-admin") -> Any:
     user.set_unusable_password()
     user.save()
     return user
-

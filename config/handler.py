@@ -20,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import django
 from asgiref.sync import ThreadSensitiveContext
+from django.apps import apps
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
@@ -100,9 +102,6 @@ def get_asgi_application(threads: int) -> LanedASGIHandler:
     Django is set up only if nothing did it before (a test run has): setting it up again would
     configure logging again, onto whatever sys.stderr is at that moment (pytest's capture of
     one test, closed when that test ends)."""
-    import django
-    from django.apps import apps
-
     if not apps.ready:
         django.setup(set_prefix=False)
     return LanedASGIHandler(threads)

@@ -23,6 +23,7 @@ the same way and lets every other request stay on the loop.
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from csp import middleware as csp
 from django.conf import global_settings, settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -30,7 +31,6 @@ from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csrf, security
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from csp import middleware as csp
 from prompts.request_numbers import whole_number
 
 

@@ -56,7 +56,7 @@ def published_prompt(collection_id: int | None, name: str) -> Prompt:
     """One published prompt of the active collection; raises NoActiveCollection or
     UnknownPrompt."""
     if active_collection(collection_id) is None:
-        raise NoActiveCollection()
+        raise NoActiveCollection
     prompt = _published(collection_id).filter(name=name).first()
     if prompt is None:
         raise UnknownPrompt(name)

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from prompts.models import ApiToken
 
-TOKEN_PREFIX = "aiat_"  # "AI assistant token": recognisable in secret scanners and logs
+# "AI assistant token": recognisable in secret scanners and logs (a public prefix, no secret).
+TOKEN_PREFIX = "aiat_"  # noqa: S105
 PREFIX_LENGTH = 12  # what the tokens page shows to tell tokens apart
 # last_used_at is written at most this often per token, not on every MCP request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

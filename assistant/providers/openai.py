@@ -29,6 +29,7 @@ import httpx2
 import openai
 
 from ai_settings.current import ProviderConnection
+from ai_settings.redaction import secrets_of
 from assistant.providers import attachments as att
 from assistant.providers import sse
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
@@ -59,7 +60,6 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.options import provider_options
-from ai_settings.redaction import secrets_of
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"

@@ -97,7 +97,7 @@ PARAMETERS: dict[str, Any] = {
 
 
 def _blank(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+    return value is None or value in ("", [], {})
 
 
 @dataclass(frozen=True)

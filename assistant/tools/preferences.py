@@ -88,4 +88,5 @@ def unused_tools(user: Any, modes: dict[str, str] | None = None) -> list[Tool]:
     modes = modes if modes is not None else modes_for(user)
     return [t for t in all_tools() if modes[t.name] != Mode.DISABLED and t.name not in used]
 
+
 aset_mode = sync_to_async(set_mode)

@@ -116,22 +116,21 @@ def _describe_field(field: models.Field) -> dict[str, Any]:
 
 
 def _relations(model: type[models.Model]) -> list[dict[str, Any]]:
-    relations = []
-    for field in visible_fields(model):
-        if field.is_relation:
-            relations.append(
-                {"field": field.name, "kind": _kind(field), "collection": _target(field)}
-            )
-    for rel in reverse_relations(model):
-        relations.append(
-            {
-                "field": rel.name,
-                "kind": _kind(rel),
-                "collection": Collection(rel.related_model).key,
-                "via": rel.remote_field.name,
-            }
-        )
-    return relations
+    forward = [
+        {"field": field.name, "kind": _kind(field), "collection": _target(field)}
+        for field in visible_fields(model)
+        if field.is_relation
+    ]
+    reverse = [
+        {
+            "field": rel.name,
+            "kind": _kind(rel),
+            "collection": Collection(rel.related_model).key,
+            "via": rel.remote_field.name,
+        }
+        for rel in reverse_relations(model)
+    ]
+    return forward + reverse
 
 
 def describe(collection: Collection, user: Any) -> dict[str, Any]:

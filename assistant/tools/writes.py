@@ -57,8 +57,10 @@ def _check_related_exist(field: models.ManyToManyField, pks: list[Any]) -> None:
         raise ValidationError(
             {
                 field.name: [
-                    f"No {field.related_model._meta.verbose_name} with key "
-                    f"{', '.join(map(str, missing))}."
+                    (
+                        f"No {field.related_model._meta.verbose_name} with key "
+                        f"{', '.join(map(str, missing))}."
+                    )
                 ]
             }
         )
@@ -112,7 +114,7 @@ def _clean(obj: models.Model) -> None:
 
 def _validation_messages(error: ValidationError) -> dict[str, list[str]] | list[str]:
     if hasattr(error, "error_dict"):
-        return {name: messages for name, messages in error.message_dict.items()}
+        return error.message_dict
     return error.messages
 
 

@@ -34,7 +34,7 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -411,10 +411,9 @@ async def releasing(admission: Admission, body: AsyncIterator[T]) -> AsyncIterat
         task = asyncio.ensure_future(settle(admission))
         _settling.add(task)
         task.add_done_callback(_settle_done)
-        try:
+        # A failure is reported by _settle_done; the reservation expires if it never settles.
+        with suppress(TimeoutError, DatabaseError):
             await asyncio.wait_for(asyncio.shield(task), SETTLE_WAIT_SECONDS)
-        except (asyncio.TimeoutError, DatabaseError):
-            pass  # reported by _settle_done; the reservation expires if it never settles
 
 
 def _settle_done(task: asyncio.Task) -> None:

@@ -40,7 +40,7 @@ class PeriodForm(forms.Form):
 
     def __init__(self, data: Any = None, **kwargs: Any) -> None:
         # No query string at all: the default period, already valid.
-        super().__init__(data if data else {"period": DEFAULT_PERIOD}, **kwargs)
+        super().__init__(data or {"period": DEFAULT_PERIOD}, **kwargs)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

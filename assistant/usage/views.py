@@ -98,7 +98,7 @@ async def _csv_lines(period: usage_report.Period) -> AsyncIterator[str]:
             "duration_ms",
             "outcome",
             "estimated",
-        )  # fmt: skip
+        )
     )
     async for row in rows.aiterator(chunk_size=2000):
         yield writer.writerow(

@@ -80,7 +80,7 @@ def check_files(
     checked = []
     for upload in files:
         name = PurePath(upload.name or "file").name[:255]
-        if upload.size > MAX_ATTACHMENT_BYTES:
+        if (upload.size or 0) > MAX_ATTACHMENT_BYTES:
             raise AttachmentRefused(f"{name} is larger than 20 MB.")
         data = upload.read()
         content_type = sniff(data)

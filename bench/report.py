@@ -131,9 +131,8 @@ def targets(results: Results) -> list[Target]:
         if peer:
             peer_ratio = stats.ratio(peer.total_median, direct.total_median)
             measured = f"{_ratio(ratio)} vs {_ratio(peer_ratio)}"
-            known = ratio is not None and peer_ratio is not None
-            found.append(Target(name, "ours < LiteLLM", measured,
-                                ratio < peer_ratio if known else None))  # fmt: skip
+            better = None if ratio is None or peer_ratio is None else ratio < peer_ratio
+            found.append(Target(name, "ours < LiteLLM", measured, better))
         else:
             measured = "not measured (make bench PEERS=1)"
             found.append(Target(name, "ours < LiteLLM", measured, None))

@@ -15,10 +15,11 @@ The handler also runs the event-loop versions of the stock middleware (LOOP_MIDD
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext
@@ -84,7 +85,12 @@ class LanedASGIHandler(LoopMiddleware, ASGIHandler):
             for number in range(1, threads + 1)
         ]
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Mapping[str, Any]]],
+        send: Callable[[Mapping[str, Any]], Awaitable[None]],
+    ) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         lane = min(self.lanes, key=lambda lane: lane.requests)

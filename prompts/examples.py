@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from prompts.models import Prompt, PromptCollection, PromptMessage
+from prompts.users import User
 
 BASE_NAME = "Example prompts"
 
@@ -94,7 +95,7 @@ def _unique_name() -> str:
 
 
 @transaction.atomic
-def create_example_collection(user=None) -> PromptCollection:
+def create_example_collection(user: User | None = None) -> PromptCollection:
     """A new collection (“Example prompts”, “Example prompts 2”, …) holding the example
     prompts, published. Does not make it the active collection."""
     collection = PromptCollection.objects.create(

@@ -183,7 +183,7 @@ def transport_detail(exc: BaseException) -> str:
         return "the server closed the connection"
     if isinstance(cause, httpx2.ConnectError):
         return "could not connect to the server"
-    return str(cause or "") if cause is not None else ""
+    return str(cause) if cause is not None else ""
 
 
 def unreadable(label: str, exc: BaseException) -> ProviderError:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from assistant.rendering import render_markdown
+
+
+class ToolCard(Protocol):
+    """What a waiting call's card needs: its template and that template's context."""
+
+    card_template: str
+    card_context: dict[str, Any]
+
 
 register = template.Library()
 
@@ -27,7 +37,7 @@ def seconds(milliseconds: int | None) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def tool_card(context: template.Context, call) -> SafeString:
+def tool_card(context: template.Context, call: ToolCard) -> SafeString:
     """A waiting call's card (assistant.display.prepare_cards chose template and context)."""
     card_context = {**call.card_context, "csrf_token": context.get("csrf_token")}
     html = render_to_string(call.card_template, card_context)

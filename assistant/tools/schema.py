@@ -20,6 +20,7 @@ from assistant.tools.collections import (
     visible_fields,
 )
 from assistant.tools.serialize import capped
+from prompts.users import User
 
 DESCRIPTION = """\
 Discover the site's data. Without arguments: the collections (Django models) the user may \
@@ -133,7 +134,7 @@ def _relations(model: type[models.Model]) -> list[dict[str, Any]]:
     return forward + reverse
 
 
-def describe(collection: Collection, user: Any) -> dict[str, Any]:
+def describe(collection: Collection, user: User) -> dict[str, Any]:
     model = collection.model
     return {
         "collection": collection.key,
@@ -145,7 +146,7 @@ def describe(collection: Collection, user: Any) -> dict[str, Any]:
     }
 
 
-def _summary(collection: Collection, user: Any) -> dict[str, Any]:
+def _summary(collection: Collection, user: User) -> dict[str, Any]:
     return {
         "collection": collection.key,
         "name": collection.name,

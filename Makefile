@@ -59,7 +59,7 @@ browser:
 			|| echo "Could not install chromium with apt-get."; \
 	fi
 
-# Debian's haproxy balances the load tests' two app servers (tests/balanced_servers.py).
+# Debian's haproxy balances the load tests' two app servers (tests/support/balanced_servers.py).
 haproxy:
 	@if [ ! -x /usr/sbin/haproxy ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "Installing Debian's haproxy for the load tests…"; \
@@ -67,9 +67,12 @@ haproxy:
 			|| echo "Could not install haproxy with apt-get."; \
 	fi
 
-# The import contract first (seconds), then the suite. pytest's exit code 5 means "no tests
-# collected": never green by accident.
+# The static checks first (seconds: lint, format, types, the import contract), then the
+# suite. pytest's exit code 5 means "no tests collected": never green by accident.
 test: install browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	@$(BIN)/pytest -m "not load" $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing."; exit 1; fi; exit $$rc

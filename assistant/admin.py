@@ -63,5 +63,5 @@ class ToolCallInline(SuperuserReadOnly, admin.TabularInline):
 class MessageAdmin(SuperuserReadOnly, admin.ModelAdmin):
     list_display = ("__str__", "conversation", "role", "status", "model", "created_at")
     list_filter = ("role", "status")
-    readonly_fields = MessageInline.fields + ("conversation",)
+    readonly_fields = (*MessageInline.fields, "conversation")
     inlines = [ToolCallInline]

@@ -3,9 +3,9 @@ the name or the browser's content type."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from django.core.files.uploadedfile import UploadedFile
 
@@ -13,7 +13,10 @@ from assistant.providers.base import AttachmentData
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 MAX_ATTACHMENTS = 5
-ACCEPT = ".png,.jpg,.jpeg,.webp,.gif,.pdf,.txt,.md,.csv,.log,image/png,image/jpeg,image/webp,image/gif,application/pdf,text/plain"
+ACCEPT = (
+    ".png,.jpg,.jpeg,.webp,.gif,.pdf,.txt,.md,.csv,.log,"
+    "image/png,image/jpeg,image/webp,image/gif,application/pdf,text/plain"
+)
 SUPPORTED = "images (PNG, JPEG, WebP, GIF), PDF or plain text"
 
 _EXTENSIONS = {
@@ -76,12 +79,12 @@ def check_files(
         )
     checked = []
     for upload in files:
-        name = os.path.basename(upload.name or "file")[:255]
-        if upload.size > MAX_ATTACHMENT_BYTES:
+        name = PurePath(upload.name or "file").name[:255]
+        if (upload.size or 0) > MAX_ATTACHMENT_BYTES:
             raise AttachmentRefused(f"{name} is larger than 20 MB.")
         data = upload.read()
         content_type = sniff(data)
-        extension = os.path.splitext(name)[1].lower()
+        extension = PurePath(name).suffix.lower()
         if content_type is None or extension not in _EXTENSIONS[content_type]:
             raise AttachmentRefused(f"{name} cannot be attached: only {SUPPORTED} are accepted.")
         if not data:

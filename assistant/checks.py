@@ -3,8 +3,12 @@ assistant to your Django project"). Middleware is found by class, so a subclass 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 HTMX_MIDDLEWARE = "django_htmx.middleware.HtmxMiddleware"
@@ -40,15 +44,16 @@ def _has_middleware(path: str) -> bool:
 
 def _context_processors() -> set[str]:
     found: set[str] = set()
-    for engine in settings.TEMPLATES:
+    engines: list[dict[str, Any]] = settings.TEMPLATES
+    for engine in engines:
         if engine.get("BACKEND") == "django.template.backends.django.DjangoTemplates":
             found.update(engine.get("OPTIONS", {}).get("context_processors", ()))
     return found
 
 
 @register(Tags.compatibility)
-def check_host_setup(app_configs, **kwargs):
-    problems = []
+def check_host_setup(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     if not _has_middleware(HTMX_MIDDLEWARE):
         problems.append(
             Error(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from ai_settings.access import can_manage_ai_settings
-from assistant.access import ai_enabled, has_app_access
+from ai_settings.access import ai_enabled, can_manage_ai_settings
+from assistant.access import has_app_access
 
 
 def assistant(request: HttpRequest) -> dict[str, object]:

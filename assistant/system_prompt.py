@@ -12,6 +12,7 @@ from django.utils import timezone
 from ai_settings.current import CurrentSettings
 from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
 from assistant.page_context import describe
+from prompts.users import User
 
 MAX_CONTEXT_TEXT = 200  # a name or a page description, flattened to one line
 
@@ -21,7 +22,7 @@ def _one_line(text: str) -> str:
     return flat if len(flat) <= MAX_CONTEXT_TEXT else flat[: MAX_CONTEXT_TEXT - 1] + "…"
 
 
-def _user_line(user: Any) -> str:
+def _user_line(user: User) -> str:
     username = user.get_username()
     full_name = (user.get_full_name() if hasattr(user, "get_full_name") else "").strip()
     if full_name and full_name != username:
@@ -49,7 +50,7 @@ def _date_line(now: datetime | None) -> str:
 
 def build_system_prompt(
     current: CurrentSettings,
-    user: Any,
+    user: User,
     page_context: str | dict[str, Any] | None = None,
     *,
     now: datetime | None = None,

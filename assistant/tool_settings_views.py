@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
@@ -19,6 +19,7 @@ from assistant.tools import all_tools, tool_specs
 from assistant.tools.base import Tool
 from assistant.tools.preferences import UNUSED_DAYS, Mode, modes_for, set_mode, unused_tools
 from assistant.tools.serialize import dumps
+from prompts.users import SignedInRequest, User
 
 PARTIAL = "assistant/_tool_settings.html"
 PAGE = "assistant/tool_settings.html"
@@ -48,7 +49,7 @@ def _tokens(tool: Tool) -> int:
     return max(1, round(len(dumps([spec.name, spec.description, spec.parameters])) / 4))
 
 
-def _context(user: Any, *, saved: bool = False, error: str = "") -> dict[str, Any]:
+def _context(user: User, *, saved: bool = False, error: str = "") -> dict[str, Any]:
     modes = modes_for(user)
     unused = {tool.name for tool in unused_tools(user, modes)}
     rows = [
@@ -64,7 +65,7 @@ def _context(user: Any, *, saved: bool = False, error: str = "") -> dict[str, An
     }
 
 
-def _save(request: HttpRequest) -> str:
+def _save(request: SignedInRequest) -> str:
     """Store every mode posted; an invalid value stores nothing and returns the error."""
     changes = {}
     for tool in all_tools():
@@ -81,7 +82,7 @@ def _save(request: HttpRequest) -> str:
 
 @app_access_required
 @require_http_methods(["GET", "POST"])
-def tool_settings(request: HttpRequest) -> HttpResponse:
+def tool_settings(request: SignedInRequest) -> HttpResponse:
     saved, error = False, ""
     if request.method == "POST":
         error = _save(request)

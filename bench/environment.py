@@ -14,6 +14,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: only a PostgreSQL bench needs it
+    import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +56,7 @@ def _postgres_urls(url: str) -> tuple[str, str, str]:
     return bench_url, admin_url, bench_name
 
 
-def _connect_admin(admin_url: str):
+def _connect_admin(admin_url: str) -> psycopg.Connection[tuple[Any, ...]]:
     import psycopg
 
     return psycopg.connect(admin_url, autocommit=True)

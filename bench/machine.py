@@ -6,7 +6,7 @@ import os
 import platform
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.environment import ROOT
@@ -60,7 +60,7 @@ def describe() -> Machine:
         memory_gib=_memory_gib(),
         python=platform.python_version(),
         system=f"{platform.system()} {platform.release()}",
-        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         commit=_commit(),
         load_at_start=load,
     )

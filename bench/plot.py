@@ -5,9 +5,13 @@ concurrency ramp (p95 TTFT by open streams, with the 1 s limit)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from bench.concurrency import TTFT_LIMIT
+from bench.concurrency import TTFT_LIMIT, Level
+
+if TYPE_CHECKING:
+    from bench.report import Results
 
 WIDTH, HEIGHT = 960, 360
 PANEL_WIDTH = WIDTH / 3
@@ -23,14 +27,14 @@ def _nice_max(value: float) -> float:
     """A round axis end above `value` (1, 2 or 5 × a power of ten)."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    power = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 5, 10):
         if value <= step * power:
             return step * power
     return 10 * power
 
 
-def _ticks(axis_max: float, x: float, scale) -> list[dict[str, Any]]:
+def _ticks(axis_max: float, x: float, scale: Callable[[float], float]) -> list[dict[str, Any]]:
     return [
         {"y": round(scale(axis_max * i / 4), 1), "x": x, "label": f"{axis_max * i / 4:g}"}
         for i in range(5)
@@ -82,7 +86,7 @@ def _bar_panel(index: int, title: str, bars: list[Bar]) -> dict[str, Any]:
     }
 
 
-def _ramp_panel(levels) -> dict[str, Any] | None:
+def _ramp_panel(levels: Sequence[Level]) -> dict[str, Any] | None:
     if not levels:
         return None
     x0 = 2 * PANEL_WIDTH
@@ -116,7 +120,7 @@ def _ramp_panel(levels) -> dict[str, Any] | None:
     }
 
 
-def figure(results) -> dict[str, Any]:
+def figure(results: Results) -> dict[str, Any]:
     burst = results.plan.burst
     order = ["direct", "ours-1", "ours-4", "litellm"]
     single = [s for path in order if (s := results.get(path, 1))]
@@ -126,11 +130,17 @@ def figure(results) -> dict[str, Any]:
         "height": HEIGHT,
         "bottom": BOTTOM,
         "panels": [
-            _bar_panel(0, "TTFT, 1 stream (ms; bar median, tick p95)",
-                       [(s.path, s.ttft_median, s.ttft_p95) for s in single]),
-            _bar_panel(1, f"Total per stream, {burst} at once (ms)",
-                       [(s.path, s.total_median, s.total_p95) for s in many]),
-        ],  # fmt: skip
+            _bar_panel(
+                0,
+                "TTFT, 1 stream (ms; bar median, tick p95)",
+                [(s.path, s.ttft_median, s.ttft_p95) for s in single],
+            ),
+            _bar_panel(
+                1,
+                f"Total per stream, {burst} at once (ms)",
+                [(s.path, s.total_median, s.total_p95) for s in many],
+            ),
+        ],
         "ramp": _ramp_panel(results.ramp),
         "date": results.machine.date if results.machine else "",
         "machine": (

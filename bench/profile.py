@@ -76,13 +76,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="start the streams at this many per second instead of in rounds")  # fmt: skip
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="start the streams at this many per second instead of in rounds",
+    )
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.0, help="upstream seconds per chunk")
     parser.add_argument("--out", type=Path, default=HERE / ".profile")
-    parser.add_argument("--gil", action="store_true",
-                        help="sample only the thread holding the GIL (where CPU really goes)")  # fmt: skip
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (where CPU really goes)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     env = environment.prepare()

@@ -131,9 +131,8 @@ def targets(results: Results) -> list[Target]:
         if peer:
             peer_ratio = stats.ratio(peer.total_median, direct.total_median)
             measured = f"{_ratio(ratio)} vs {_ratio(peer_ratio)}"
-            known = ratio is not None and peer_ratio is not None
-            found.append(Target(name, "ours < LiteLLM", measured,
-                                ratio < peer_ratio if known else None))  # fmt: skip
+            better = None if ratio is None or peer_ratio is None else ratio < peer_ratio
+            found.append(Target(name, "ours < LiteLLM", measured, better))
         else:
             measured = "not measured (make bench PEERS=1)"
             found.append(Target(name, "ours < LiteLLM", measured, None))
@@ -147,10 +146,12 @@ def targets(results: Results) -> list[Target]:
                             f"≥ {OPEN_STREAMS_TARGET}", measured,
                             held >= OPEN_STREAMS_TARGET))  # fmt: skip
 
-    for page in results.pages:
-        if page.name in ("Settings → AI", "Chat page"):
-            found.append(Target(f"SQL queries, {page.name} ({page.size})", f"≤ {QUERIES_TARGET}",
-                                str(page.queries), page.queries <= QUERIES_TARGET))  # fmt: skip
+    found.extend(
+        Target(f"SQL queries, {page.name} ({page.size})", f"≤ {QUERIES_TARGET}",
+               str(page.queries), page.queries <= QUERIES_TARGET)
+        for page in results.pages
+        if page.name in ("Settings → AI", "Chat page")
+    )  # fmt: skip
     return found
 
 
@@ -193,8 +194,10 @@ def table(results: Results) -> str:
     if results.ramp:
         lines += [
             "",
-            f"{'open streams':>12} {'p95 TTFT':>9} {'median':>7} {'peak open':>9} "
-            f"{'RSS MiB':>8} {'KiB/stream':>10} {'threads':>7} {'failed':>6}",
+            (
+                f"{'open streams':>12} {'p95 TTFT':>9} {'median':>7} {'peak open':>9} "
+                f"{'RSS MiB':>8} {'KiB/stream':>10} {'threads':>7} {'failed':>6}"
+            ),
         ]
         for level in results.ramp:
             per = level.bytes_per_stream

@@ -18,13 +18,20 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import environment
 from bench.machine import describe
+
+if TYPE_CHECKING:  # imported where used, once Django is set up for the bench's settings
+    from bench.concurrency import Level
+    from bench.processes import Server
+    from bench.report import Results
+    from bench.streams import ChatTarget, Sample
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,9 +82,9 @@ class Slots:
     base_urls: dict[str, str]
     sessions: list[str]
     conversations: list[list[int]]
-    _turn: itertools.count = field(default_factory=itertools.count)
+    _turn: itertools.count[int] = field(default_factory=itertools.count)
 
-    def target(self, path: str, model_key: str):
+    def target(self, path: str, model_key: str) -> ChatTarget:
         from bench.streams import ChatTarget
 
         user = next(self._turn) % len(self.sessions)
@@ -130,7 +137,7 @@ def main() -> None:
     print(f"\nWrote {args.results} and {args.plot}.")
 
 
-def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool):
+def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool) -> Results:
     from django.core.management import call_command
     from django.test import Client
 
@@ -193,7 +200,7 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool):
         four = stack.enter_context(
             processes.our_app(env.child_env(), workers=4, log_path=env.workdir / "app-4.log")
         )
-        litellm = None
+        litellm: Server | None = None
         if peers:
             from bench.peers import litellm_proxy
 
@@ -215,7 +222,14 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool):
     return results
 
 
-async def _streams(plan: Plan, results, slots: Slots, fake_url: str, fast_model: str, litellm):
+async def _streams(
+    plan: Plan,
+    results: Results,
+    slots: Slots,
+    fake_url: str,
+    fast_model: str,
+    litellm: Server | None,
+) -> None:
     from bench import measure, streams
     from bench.peers import LITELLM_KEY, LITELLM_MODEL
 
@@ -223,10 +237,11 @@ async def _streams(plan: Plan, results, slots: Slots, fake_url: str, fast_model:
     through_litellm = streams.sdk_client(litellm.url + "/v1", LITELLM_KEY) if litellm else None
     http = streams.chat_client()
 
-    def maker(path: str):
+    def maker(path: str) -> Callable[[int], Awaitable[Sample]]:
         if path == DIRECT:
             return lambda index: streams.sdk_stream(direct, "model-01")
         if path == LITELLM:
+            assert through_litellm is not None  # LITELLM is among the paths only with it
             return lambda index: streams.sdk_stream(through_litellm, LITELLM_MODEL)
         return lambda index: streams.chat_stream(http, slots.target(path, fast_model))
 
@@ -257,18 +272,23 @@ async def _streams(plan: Plan, results, slots: Slots, fake_url: str, fast_model:
         await through_litellm.close()
 
 
-async def _ramp(plan: Plan, slots: Slots, slow_model: str, pid: int):
+async def _ramp(plan: Plan, slots: Slots, slow_model: str, pid: int) -> list[Level]:
     from bench import concurrency, streams
 
     http = streams.chat_client()
 
-    async def open_stream(index: int, release: asyncio.Event, on_first):
+    async def open_stream(
+        index: int, release: asyncio.Event, on_first: Callable[[], None]
+    ) -> Sample:
         target = slots.target(OURS_1, slow_model)
         return await streams.chat_stream(http, target, until=release, on_first=on_first)
 
     try:
         return await concurrency.ramp(
-            plan.levels, open_stream, rate=plan.arrival_rate, pid=pid,
+            plan.levels,
+            open_stream,
+            rate=plan.arrival_rate,
+            pid=pid,
             upstream_delay=plan.slow_delay,
         )
     finally:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider
 from assistant.models import Attachment, Conversation, Message, ToolCall, UsageRecord
+from prompts.users import User
 
 APP_USERS = "App users"
 PASSWORD = "bench password, loopback only"
@@ -128,7 +129,7 @@ def app_users(count: int, *, prefix: str = "bench-user", password: str | None = 
     return users
 
 
-def session_for(user: Any) -> str:
+def session_for(user: User) -> str:
     """A signed-in session in the database, as the login view would have stored it."""
     from django.contrib.sessions.backends.db import SessionStore
 
@@ -137,6 +138,7 @@ def session_for(user: Any) -> str:
     store[BACKEND_SESSION_KEY] = BACKEND
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
+    assert store.session_key is not None  # create() saved it under a new key
     return store.session_key
 
 
@@ -153,7 +155,7 @@ def empty_conversations(users: Sequence[Any], per_user: int) -> list[list[int]]:
     return [sorted(ids[user.pk]) for user in users]
 
 
-def long_conversation(user: Any, messages: int, model: str = "model-01") -> Conversation:
+def long_conversation(user: User, messages: int, model: str = "model-01") -> Conversation:
     """A conversation of `messages` messages, alternating question and markdown answer; every
     tenth answer made a tool call and every 25th question carries a file."""
     conversation = Conversation.objects.create(user=user, title="A long conversation")
@@ -267,4 +269,3 @@ def superuser(username: str = "bench-admin") -> Any:
     user.set_unusable_password()
     user.save()
     return user
-

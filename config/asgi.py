@@ -7,9 +7,9 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.conf import settings  # noqa: E402
+from django.conf import settings
 
-from config.handler import get_asgi_application  # noqa: E402
+from config.handler import get_asgi_application
 
 django_application = get_asgi_application(settings.SYNC_THREADS)
 

@@ -4,6 +4,10 @@ the rest, as MIDDLEWARE lists the stock classes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
@@ -17,7 +21,9 @@ def _runs_on_the_loop(path: str) -> bool:
 
 
 @register(Tags.security, Tags.compatibility)
-def check_loop_middleware_settings(app_configs, **kwargs) -> list[Error]:
+def check_loop_middleware_settings(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[Error]:
     if settings.CSRF_USE_SESSIONS and _runs_on_the_loop(CSRF_MIDDLEWARE):
         return [
             Error(

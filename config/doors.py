@@ -55,7 +55,7 @@ def _all(status: int | str) -> dict[str, int | str]:
 
 PUBLIC = Rule("anyone", _all(OK))
 
-SIGNED_IN = Rule("signed in", {**_all(OK), "anonymous": LOGIN})
+SIGNED_IN = Rule("signed in", _all(OK) | {"anonymous": LOGIN})
 
 APP_ACCESS = Rule(
     "App access (assistant.access.app_access_required)",
@@ -72,11 +72,11 @@ APP_ACCESS = Rule(
 
 AI_SIGNED_IN = Rule(
     "signed in, AI enabled (assistant.access.ai_login_required)",
-    {**_all(OK), "anonymous": LOGIN},
+    _all(OK) | {"anonymous": LOGIN},
     ai_off=_all(404),
 )
 
-_MANAGERS = {
+_MANAGERS: dict[str, int | str] = {
     "anonymous": LOGIN,
     "api_only_user": 403,
     "app_user": 403,
@@ -90,12 +90,12 @@ MANAGE_VIEW = Rule("AI settings managers (ai_settings.access); readable with AI 
 MANAGE_CHANGE = Rule(
     "AI settings managers; refused with AI off (the form is disabled)",
     _MANAGERS,
-    ai_off={**_all(403), "anonymous": LOGIN},
+    ai_off=_all(403) | {"anonymous": LOGIN},
 )
 
 MCP = Rule(
     "a personal access token (assistant.mcp.http): any account may hold one",
-    {**_all(OK), "anonymous": 401},  # the anonymous request carries no token
+    _all(OK) | {"anonymous": 401},  # the anonymous request carries no token
     ai_off=_all(404),
     mcp_off=_all(404),
 )

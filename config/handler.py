@@ -15,12 +15,15 @@ The handler also runs the event-loop versions of the stock middleware (LOOP_MIDD
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+import django
 from asgiref.sync import ThreadSensitiveContext
+from django.apps import apps
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
@@ -82,7 +85,12 @@ class LanedASGIHandler(LoopMiddleware, ASGIHandler):
             for number in range(1, threads + 1)
         ]
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Mapping[str, Any]]],
+        send: Callable[[Mapping[str, Any]], Awaitable[None]],
+    ) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         lane = min(self.lanes, key=lambda lane: lane.requests)
@@ -100,9 +108,6 @@ def get_asgi_application(threads: int) -> LanedASGIHandler:
     Django is set up only if nothing did it before (a test run has): setting it up again would
     configure logging again, onto whatever sys.stderr is at that moment (pytest's capture of
     one test, closed when that test ends)."""
-    import django
-    from django.apps import apps
-
     if not apps.ready:
         django.setup(set_prefix=False)
     return LanedASGIHandler(threads)

@@ -7,7 +7,9 @@ ALLOWED_HOSTS, DATABASE_URL and CACHE_URL (see README.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -18,7 +20,12 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
-def _from_url(variable: str, parse, default: str, known_backends: set[str]):
+def _from_url(
+    variable: str,
+    parse: Callable[[str], dict[str, Any]],
+    default: str,
+    known_backends: set[str],
+) -> dict[str, Any]:
     """Parse a URL setting; a bad value stops start-up with one line naming the variable."""
     value = env.str(variable, default=default)
     try:

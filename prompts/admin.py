@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -17,12 +19,14 @@ class PromptCollectionAdmin(admin.ModelAdmin):
     list_display = ["name", "prompt_count", "created_at"]
     search_fields = ["name", "description"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(prompt_total=Count("prompts"))
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PromptCollection]:
+        collections: QuerySet[PromptCollection] = super().get_queryset(request)
+        return collections.annotate(prompt_total=Count("prompts"))
 
     @admin.display(description="Prompts", ordering="prompt_total")
     def prompt_count(self, obj: PromptCollection) -> int:
-        return obj.prompt_total
+        total: int = obj.prompt_total  # type: ignore[attr-defined]  # annotated by get_queryset
+        return total
 
 
 class PromptMessageInline(admin.TabularInline):
@@ -52,8 +56,9 @@ class PromptAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["prompts/css/prompts-admin.css"]}
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("messages")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Prompt]:
+        prompts: QuerySet[Prompt] = super().get_queryset(request)
+        return prompts.prefetch_related("messages")
 
     @admin.display(description="Variables")
     def variable_names(self, obj: Prompt) -> str:
@@ -73,10 +78,12 @@ class PromptAdmin(admin.ModelAdmin):
                 context["error"] = str(error)
         return render_to_string("admin/prompts/prompt/preview.html", context)
 
-    def save_model(self, request, obj: Prompt, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Prompt, form: ModelForm, change: bool) -> None:
+        user = request.user
+        assert user.is_authenticated  # the admin lets only signed-in staff this far
         if not change:
-            obj.created_by = request.user
-        obj.updated_by = request.user
+            obj.created_by = user
+        obj.updated_by = user
         super().save_model(request, obj, form, change)
 
 
@@ -88,14 +95,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["user"]
     search_fields = ["name", "prefix", "user__username"]
-    fields = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     actions = ["revoke"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
-    def revoke(self, request, queryset) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)

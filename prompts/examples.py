@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from prompts.models import Prompt, PromptCollection, PromptMessage
+from prompts.users import User
 
 BASE_NAME = "Example prompts"
 
@@ -31,9 +32,12 @@ EXAMPLES: tuple[ExamplePrompt, ...] = (
         messages=(
             (
                 "user",
-                "Summarize record {{ record_id: The primary key of the record }} of "
-                "{{ model: The model, as app_label.ModelName, e.g. library.Book }}. Keep it under "
-                "five sentences and end with anything that looks incomplete or inconsistent.",
+                (
+                    "Summarize record {{ record_id: The primary key of the record }} of "
+                    "{{ model: The model, as app_label.ModelName, e.g. library.Book }}. Keep it "
+                    "under five sentences and end with anything that looks incomplete or "
+                    "inconsistent."
+                ),
             ),
         ),
     ),
@@ -47,10 +51,12 @@ EXAMPLES: tuple[ExamplePrompt, ...] = (
         messages=(
             (
                 "user",
-                "Draft an email to {{ recipient: Who the email is for }} about item "
-                "{{ item_id: The primary key of the item }} in {{ model: The model, as "
-                "app_label.ModelName }}. Purpose: {{ purpose: What the email should achieve, "
-                "e.g. “ask for missing details” }}.",
+                (
+                    "Draft an email to {{ recipient: Who the email is for }} about item "
+                    "{{ item_id: The primary key of the item }} in {{ model: The model, as "
+                    "app_label.ModelName }}. Purpose: {{ purpose: What the email should achieve, "
+                    "e.g. “ask for missing details” }}."
+                ),
             ),
             ("assistant", "Here is a draft with a subject line and a short body:"),
         ),
@@ -65,9 +71,11 @@ EXAMPLES: tuple[ExamplePrompt, ...] = (
         messages=(
             (
                 "user",
-                "What does the field {{ field: The field name }} of {{ model: The model, as "
-                "app_label.ModelName }} mean? Explain its type, whether it is required, what "
-                "values it usually holds, and how it relates to other models.",
+                (
+                    "What does the field {{ field: The field name }} of {{ model: The model, as "
+                    "app_label.ModelName }} mean? Explain its type, whether it is required, what "
+                    "values it usually holds, and how it relates to other models."
+                ),
             ),
         ),
     ),
@@ -87,7 +95,7 @@ def _unique_name() -> str:
 
 
 @transaction.atomic
-def create_example_collection(user=None) -> PromptCollection:
+def create_example_collection(user: User | None = None) -> PromptCollection:
     """A new collection (“Example prompts”, “Example prompts 2”, …) holding the example
     prompts, published. Does not make it the active collection."""
     collection = PromptCollection.objects.create(
@@ -109,4 +117,3 @@ def create_example_collection(user=None) -> PromptCollection:
             for position, (role, text) in enumerate(example.messages, start=1)
         )
     return collection
-

@@ -3,6 +3,8 @@ the API token form, and the form that asks for a prompt's variables in the chat.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -10,6 +12,7 @@ from django.forms.models import BaseInlineFormSet
 from prompts.models import ApiToken, Prompt, PromptMessage
 from prompts.rendering import Variable, syntax_errors
 from prompts.request_numbers import WholeNumberField
+from prompts.users import User
 
 
 def validate_placeholders(text: str) -> None:
@@ -28,7 +31,7 @@ class PromptAdminForm(forms.ModelForm):
         }
 
     def clean_system_prompt(self) -> str:
-        text = self.cleaned_data.get("system_prompt", "")
+        text: str = self.cleaned_data.get("system_prompt", "")
         validate_placeholders(text)
         return text
 
@@ -52,7 +55,7 @@ class PromptMessageInlineForm(forms.ModelForm):
         return self.cleaned_data.get("position") or 0  # 0: no wish, keep the order shown
 
     def clean_text(self) -> str:
-        text = self.cleaned_data.get("text", "")
+        text: str = self.cleaned_data.get("text", "")
         validate_placeholders(text)
         return text
 
@@ -60,7 +63,7 @@ class PromptMessageInlineForm(forms.ModelForm):
 class PromptMessageFormSet(BaseInlineFormSet):
     """Saves the messages, then numbers them 1..n: by the order typed in, else as shown."""
 
-    def save(self, commit: bool = True):
+    def save(self, commit: bool = True) -> list[PromptMessage]:
         saved = super().save(commit)
         if commit:
             self._renumber()
@@ -87,12 +90,12 @@ class ApiTokenForm(forms.Form):
         help_text="What the token is for, e.g. “Claude Desktop on my laptop”.",
     )
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
+        name: str = self.cleaned_data["name"].strip()
         if not name:
             raise ValidationError("Give the token a name.")
         if ApiToken.objects.filter(user=self.user, name=name, revoked_at__isnull=True).exists():
@@ -104,7 +107,7 @@ class PromptValuesForm(forms.Form):
     """One required text field per variable, named after it (prefix "prompt_var" in the
     chat, so the fields do not clash with the message form's own)."""
 
-    def __init__(self, variables: list[Variable], *args, **kwargs) -> None:
+    def __init__(self, variables: list[Variable], *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", "prompt_var")
         super().__init__(*args, **kwargs)
         for variable in variables:

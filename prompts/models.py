@@ -26,8 +26,12 @@ class Prompt(models.Model):
         DRAFT = "draft", "Draft"
         ARCHIVED = "archived", "Archived"
 
-    collection = models.ForeignKey(PromptCollection, on_delete=models.CASCADE, related_name="prompts")
-    name = models.SlugField(max_length=100, help_text="Unique in its collection, e.g. summarize-page.")
+    collection = models.ForeignKey(
+        PromptCollection, on_delete=models.CASCADE, related_name="prompts"
+    )
+    name = models.SlugField(
+        max_length=100, help_text="Unique in its collection, e.g. summarize-page."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     description = models.TextField(blank=True, default="")
     system_prompt = models.TextField(blank=True, default="")
@@ -70,7 +74,9 @@ class PromptMessage(models.Model):
 class ApiToken(models.Model):
     """A personal access token for MCP clients. Only its SHA-256 is stored."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=12, editable=False)  # shown to tell tokens apart

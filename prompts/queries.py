@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db.models import QuerySet
 
 from prompts.models import Prompt, PromptCollection
 from prompts.rendering import RenderedPrompt, render
@@ -36,7 +37,7 @@ def active_collection(collection_id: int | None) -> PromptCollection | None:
     return PromptCollection.objects.filter(pk=collection_id).first()
 
 
-def _published(collection_id: int | None):
+def _published(collection_id: int | None) -> QuerySet[Prompt]:
     return (
         Prompt.objects.filter(collection_id=collection_id, status=Prompt.Status.PUBLISHED)
         .prefetch_related("messages")
@@ -56,7 +57,7 @@ def published_prompt(collection_id: int | None, name: str) -> Prompt:
     """One published prompt of the active collection; raises NoActiveCollection or
     UnknownPrompt."""
     if active_collection(collection_id) is None:
-        raise NoActiveCollection()
+        raise NoActiveCollection
     prompt = _published(collection_id).filter(name=name).first()
     if prompt is None:
         raise UnknownPrompt(name)

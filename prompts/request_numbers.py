@@ -4,7 +4,7 @@ option's index, a form's number field): one parser for every view and form of th
 `str.isdigit()` and `int()` accept more than a browser's digits: "³" passes isdigit() and
 then int() raises; "٣" and "１" become 3 and 1; "+1", " 1" and "1_0" are numbers to int().
 Here only ASCII digits count, with no sign or space, and at most `maximum`.
-"""
+"""  # noqa: RUF002 (the full-width digit is the example)
 
 from __future__ import annotations
 

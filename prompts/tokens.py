@@ -10,14 +10,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from prompts.models import ApiToken
+from prompts.users import User
 
-TOKEN_PREFIX = "aiat_"  # "AI assistant token": recognisable in secret scanners and logs
+# "AI assistant token": recognisable in secret scanners and logs (a public prefix, no secret).
+TOKEN_PREFIX = "aiat_"  # noqa: S105
 PREFIX_LENGTH = 12  # what the tokens page shows to tell tokens apart
 # last_used_at is written at most this often per token, not on every MCP request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def create_token(user: Any, name: str) -> tuple[ApiToken, str]:
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for `user`; returns the row and the raw token, which is never stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -26,7 +28,7 @@ def create_token(user: Any, name: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-def revoke_token(user: Any, token_id: int) -> bool:
+def revoke_token(user: User, token_id: int) -> bool:
     """Revoke one of `user`'s own active tokens; False when there is no such token."""
     updated = ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()

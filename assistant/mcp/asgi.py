@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
+
 from assistant.mcp.http import McpApp
 
 MCP_PATH = "/mcp"
@@ -25,7 +27,7 @@ class McpDispatcher:
         self.mcp_app = mcp_app
         self.path = path.rstrip("/")
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http" and self._is_mcp(scope["path"]):
@@ -36,7 +38,7 @@ class McpDispatcher:
     def _is_mcp(self, path: str) -> bool:
         return path == self.path or path.startswith(self.path + "/")
 
-    async def _lifespan(self, receive, send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":

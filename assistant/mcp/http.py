@@ -51,7 +51,7 @@ class _Running:
     manager: StreamableHTTPSessionManager
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
 
 
 class McpApp:
@@ -117,12 +117,14 @@ class McpApp:
             self._running[loop] = running
         if running.started.is_set():
             return running.manager
+        task = running.task
+        assert task is not None  # created with the _Running, above
         started = asyncio.ensure_future(running.started.wait())
-        await asyncio.wait({started, running.task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
         if not running.started.is_set():
             started.cancel()
             self._running.pop(loop, None)
-            running.task.result()  # re-raises why the manager could not start
+            task.result()  # re-raises why the manager could not start
         return running.manager
 
     async def shutdown(self) -> None:

@@ -9,7 +9,7 @@ user, not when they look like something it said itself), then the prompt's messa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import mcp_types as types
 from asgiref.sync import sync_to_async
@@ -17,8 +17,9 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ai_settings.current import CurrentSettings, aget_current
-from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
+from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
 from assistant.tools import ToolContext, server_tools
+from prompts.models import PromptMessage
 from prompts.queries import NO_ACTIVE_COLLECTION, aactive_collection, apublished_prompts
 from prompts.rendering import MissingVariableError, render, variables
 
@@ -85,10 +86,16 @@ async def get_prompt(
     return types.GetPromptResult(
         description=prompt.description or None,
         messages=[
-            types.PromptMessage(role=role, content=types.TextContent(type="text", text=text))
+            types.PromptMessage(
+                role=_mcp_role(role), content=types.TextContent(type="text", text=text)
+            )
             for role, text in messages
         ],
     )
+
+
+def _mcp_role(role: str) -> Literal["user", "assistant"]:
+    return "assistant" if role == PromptMessage.Role.ASSISTANT else "user"
 
 
 # -- tools ------------------------------------------------------------------------------------

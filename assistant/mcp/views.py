@@ -4,7 +4,7 @@ MCP clients send."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -14,9 +14,12 @@ from assistant.access import ai_login_required
 from prompts.forms import ApiTokenForm
 from prompts.models import ApiToken
 from prompts.tokens import create_token, revoke_token
+from prompts.users import SignedInRequest
 
 
-def _tokens_page(request: HttpRequest, form: ApiTokenForm, new_token: str = "", status: int = 200):
+def _tokens_page(
+    request: SignedInRequest, form: ApiTokenForm, new_token: str = "", status: int = 200
+) -> HttpResponse:
     current = get_current()
     context = {
         "form": form,
@@ -31,7 +34,7 @@ def _tokens_page(request: HttpRequest, form: ApiTokenForm, new_token: str = "", 
 @never_cache
 @ai_login_required
 @require_http_methods(["GET", "POST"])
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: SignedInRequest) -> HttpResponse:
     if request.method == "GET":
         return _tokens_page(request, ApiTokenForm(user=request.user))
     form = ApiTokenForm(request.POST, user=request.user)
@@ -44,7 +47,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @ai_login_required
 @require_POST
-def revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def revoke(request: SignedInRequest, token_id: int) -> HttpResponse:
     if not revoke_token(request.user, token_id):
         raise Http404("No such active token.")
     messages.success(request, "Token revoked: MCP clients using it are refused from now on.")

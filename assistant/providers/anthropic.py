@@ -19,6 +19,7 @@ import anthropic
 import httpx2
 
 from ai_settings.current import ProviderConnection
+from ai_settings.redaction import secrets_of
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
 from assistant.providers.clients import (
@@ -49,7 +50,6 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.openai import parse_arguments
-from ai_settings.redaction import secrets_of
 from assistant.providers.options import provider_options
 
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -102,10 +102,10 @@ def _assistant_blocks(message: ChatMessage) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if message.text:
         blocks.append({"type": "text", "text": message.text})
-    for call in message.tool_calls:
-        blocks.append(
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
-        )
+    blocks.extend(
+        {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+        for call in message.tool_calls
+    )
     return blocks
 
 

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.providers.events import ErrorKind, ProviderError
-from ai_settings.redaction import redact
-
+import httpx2
 import pydantic
+
+from ai_settings.redaction import redact
+from assistant.providers.events import ErrorKind, ProviderError
 
 # What SDKs raise when a server answers with something that is not the documented format.
 UNREADABLE = (json.JSONDecodeError, pydantic.ValidationError)
@@ -25,7 +26,7 @@ _CONTEXT_OVERFLOW = re.compile(
     r"context_length_exceeded|maximum context length|ContextWindowExceededError"
     r"|prompt is too long|exceed context limit"
     r"|input token count.{0,40}exceeds the maximum number of tokens",
-    re.I | re.S,
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -71,9 +72,7 @@ WORDINGS: dict[ErrorKind, Wording] = {
     "connection": Wording(
         "Could not reach {label}", "Could not reach {label}; check the connection and try again."
     ),
-    "cut_off": Wording(
-        "The connection to {label} was cut off mid-answer; try again", detail=False
-    ),
+    "cut_off": Wording("The connection to {label} was cut off mid-answer; try again", detail=False),
     "incompatible": Wording(
         "The server at this Base URL answered, but this does not look like an "
         "OpenAI-compatible API. Check the Base URL (it usually ends in /v1)",
@@ -179,14 +178,12 @@ def error_detail(body: Any) -> str:
 
 def transport_detail(exc: BaseException) -> str:
     """A readable cause for a failed connection (the exception or the one it wraps)."""
-    import httpx2
-
     cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
     if isinstance(cause, (httpx2.RemoteProtocolError, httpx2.ReadError)):
         return "the server closed the connection"
     if isinstance(cause, httpx2.ConnectError):
         return "could not connect to the server"
-    return str(cause or "") if cause is not None else ""
+    return str(cause) if cause is not None else ""
 
 
 def unreadable(label: str, exc: BaseException) -> ProviderError:

@@ -4,7 +4,7 @@ which SDK produced an event."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 ErrorKind = Literal[
     "auth",
@@ -60,4 +60,4 @@ class ProviderError:
     status_code: int | None = None
 
 
-Event = Union[TextDelta, ReasoningDelta, ToolCall, Usage, Finish, ProviderError]
+Event = TextDelta | ReasoningDelta | ToolCall | Usage | Finish | ProviderError

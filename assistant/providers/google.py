@@ -32,6 +32,7 @@ from google.genai import types
 from pydantic.alias_generators import to_snake
 
 from ai_settings.current import ProviderConnection
+from ai_settings.redaction import secrets_of
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
 from assistant.providers.clients import LIST_MODELS_TIMEOUT, MAX_RETRIES, PerLoop, Timeouts
@@ -55,7 +56,6 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.options import provider_options
-from ai_settings.redaction import secrets_of
 
 GOOGLE_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 SIGNATURE_KEY = "gemini_thought_signature"
@@ -329,8 +329,8 @@ class GoogleAdapter:
                                 provider_data=data,
                             )
                         elif part.text:
-                            yield ReasoningDelta(part.text) if part.thought else TextDelta(
-                                part.text
+                            yield (
+                                ReasoningDelta(part.text) if part.thought else TextDelta(part.text)
                             )
                     if candidate.finish_reason is not None:
                         raw = candidate.finish_reason

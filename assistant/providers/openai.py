@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -29,6 +29,7 @@ import httpx2
 import openai
 
 from ai_settings.current import ProviderConnection
+from ai_settings.redaction import secrets_of
 from assistant.providers import attachments as att
 from assistant.providers import sse
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
@@ -50,6 +51,7 @@ from assistant.providers.errors import (
     unreadable,
 )
 from assistant.providers.events import (
+    ErrorKind,
     Event,
     Finish,
     ProviderError,
@@ -59,7 +61,6 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.providers.options import provider_options
-from ai_settings.redaction import secrets_of
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"
@@ -67,7 +68,7 @@ _PROTECTED = ("n",)  # one choice: we read only the first
 _FINISH = {"tool_calls": "tool_calls", "function_call": "tool_calls"}
 
 
-async def _chunks(response: httpx2.Response) -> AsyncIterator[Any]:
+async def _chunks(response: httpx2.Response) -> AsyncGenerator[Any, None]:
     """Each chunk of a chat-completions stream as the dict json.loads makes of it, read from
     the body bytes (assistant.providers.sse), until [DONE]. What can go wrong on the way
     raises the SDK's own exceptions, as its stream would: an error in the stream as APIError,
@@ -145,7 +146,7 @@ def map_error(exc: openai.OpenAIError, connection: ProviderConnection) -> Provid
     if isinstance(exc, openai.APIError):  # an error event inside a stream
         body = exc.body if isinstance(exc.body, dict) else {}
         marker = f"{body.get('type', '')} {body.get('code', '')}"
-        kind = "rate_limit" if "rate_limit" in marker else "unavailable"
+        kind: ErrorKind = "rate_limit" if "rate_limit" in marker else "unavailable"
         return provider_error(kind, label, exc.message, secrets=secrets, code=marker)
     return provider_error("unavailable", label, str(exc), secrets=secrets)
 
@@ -161,10 +162,10 @@ def _model_ids(response: httpx2.Response) -> list[str] | None:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         return None
-    ids = [item.get("id") for item in data if isinstance(item, dict)]
-    if len(ids) != len(data) or not all(isinstance(i, str) for i in ids):
-        return None
-    return ids
+    ids = [
+        item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)
+    ]
+    return ids if len(ids) == len(data) else None
 
 
 def _speaks_openai(exc: openai.APIStatusError) -> bool:

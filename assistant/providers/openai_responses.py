@@ -14,6 +14,7 @@ from typing import Any
 
 import openai
 
+from ai_settings.redaction import secrets_of
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest
 from assistant.providers.errors import UNREADABLE, cut_off, provider_error, unreadable
@@ -29,7 +30,6 @@ from assistant.providers.events import (
 )
 from assistant.providers.openai import OpenAIClientAdapter, map_error, parse_arguments
 from assistant.providers.options import provider_options
-from ai_settings.redaction import secrets_of
 
 REASONING_KEY = "openai_reasoning"
 _PROTECTED = ("background",)  # a background response would not stream here
@@ -70,15 +70,15 @@ def input_items(request: ChatRequest) -> list[dict[str, Any]]:
                 items.extend(call.provider_data.get(REASONING_KEY, ()))
             if message.text:
                 items.append({"type": "message", "role": "assistant", "content": message.text})
-            for call in message.tool_calls:
-                items.append(
-                    {
-                        "type": "function_call",
-                        "call_id": call.id,
-                        "name": call.name,
-                        "arguments": json.dumps(call.arguments),
-                    }
-                )
+            items.extend(
+                {
+                    "type": "function_call",
+                    "call_id": call.id,
+                    "name": call.name,
+                    "arguments": json.dumps(call.arguments),
+                }
+                for call in message.tool_calls
+            )
         else:
             items.append(
                 {
@@ -100,7 +100,6 @@ def _failure_kind(code: str | None) -> ErrorKind:
 
 
 class ResponsesAdapter(OpenAIClientAdapter):
-
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"max_output_tokens": request.model.max_output, "store": False}
         options = provider_options(request, _PROTECTED)

@@ -143,10 +143,9 @@ def parse_questions(arguments: dict[str, Any] | str) -> tuple[Question, ...]:
             f"Ask at most {MAX_QUESTIONS} questions at a time; you asked {len(questions)}."
         )
     parsed = []
-    for index, raw in enumerate(questions):
+    for index, given in enumerate(questions):
         where = f"questions[{index}]"
-        if isinstance(raw, str):
-            raw = {"question": raw}
+        raw = {"question": given} if isinstance(given, str) else given
         if not isinstance(raw, dict):
             raise ToolError(f"{where} must be an object with a `question`.")
         options = from_json_text(raw.get("options")) or []

@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ai_settings.current import CurrentSettings
+from prompts.users import User
 
 
 @dataclass(frozen=True)
 class ToolContext:
     """Who is calling and how: every tool runs with this user's own permissions."""
 
-    user: Any
+    user: User
     current: CurrentSettings
     via_mcp: bool = False
 

@@ -10,7 +10,7 @@ holds for them too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeGuard, overload
 
 from django.contrib import admin
 from django.db import models
@@ -18,6 +18,7 @@ from django.db.models.fields.related import ForeignObjectRel
 
 from assistant.tools import deny
 from assistant.tools.arguments import PermissionDeniedError, ToolError
+from prompts.users import User
 
 # Tool action → Django permission codename prefix.
 PERMISSION_FOR = {"read": "view", "create": "add", "update": "change", "delete": "delete"}
@@ -43,7 +44,7 @@ class Collection:
         return f"{self.name} ({self.key})"
 
 
-def is_collection(model: type[models.Model] | None) -> bool:
+def is_collection(model: type[models.Model] | None) -> TypeGuard[type[models.Model]]:
     return model is not None and admin.site.is_registered(model) and not deny.is_hidden_model(model)
 
 
@@ -53,7 +54,7 @@ def all_collections() -> list[Collection]:
     return sorted((Collection(model) for model in models_), key=lambda c: c.key)
 
 
-def may(user: Any, action: str, model: type[models.Model]) -> bool:
+def may(user: User, action: str, model: type[models.Model]) -> bool:
     opts = model._meta
     if action == "read":
         return any(
@@ -63,15 +64,15 @@ def may(user: Any, action: str, model: type[models.Model]) -> bool:
     return user.has_perm(f"{opts.app_label}.{PERMISSION_FOR[action]}_{opts.model_name}")
 
 
-def allowed_actions(user: Any, model: type[models.Model]) -> list[str]:
+def allowed_actions(user: User, model: type[models.Model]) -> list[str]:
     return [action for action in PERMISSION_FOR if may(user, action, model)]
 
 
-def readable_collections(user: Any) -> list[Collection]:
+def readable_collections(user: User) -> list[Collection]:
     return [c for c in all_collections() if may(user, "read", c.model)]
 
 
-def find_collection(name: Any, user: Any) -> Collection:
+def find_collection(name: Any, user: User) -> Collection:
     """The collection a model named, by key ("prompts.prompt", any case) or by a model name
     that is unique among collections ("prompt"). Hidden and unknown names both fail."""
     if not isinstance(name, str) or not name.strip():
@@ -93,12 +94,12 @@ def find_collection(name: Any, user: Any) -> Collection:
     )
 
 
-def _example_keys(user: Any) -> str:
+def _example_keys(user: User) -> str:
     keys = [c.key for c in readable_collections(user)[:2]]
     return " or ".join(repr(k) for k in keys) if keys else "'app_label.model_name'"
 
 
-def require(user: Any, action: str, collection: Collection) -> None:
+def require(user: User, action: str, collection: Collection) -> None:
     if not may(user, action, collection.model):
         raise PermissionDeniedError(
             f"you may not {action} items in {collection.label}.",
@@ -126,10 +127,31 @@ def reverse_relations(model: type[models.Model]) -> list[ForeignObjectRel]:
     ]
 
 
+def related_model(field: AnyField) -> type[models.Model]:
+    """The model a relation leads to: a class once the apps are loaded (Django resolves
+    "self" and "app_label.Model" references by then)."""
+    model = field.related_model
+    assert isinstance(model, type), f"{field!r} is not a relation"
+    return model
+
+
+def accessor_name(rel: ForeignObjectRel) -> str:
+    """The attribute a reverse relation is read through, e.g. `prompts` or `user_set`."""
+    name = rel.get_accessor_name()
+    assert name is not None, f"{rel!r} is hidden"  # reverse_relations() leaves those out
+    return name
+
+
 def field_names(model: type[models.Model]) -> list[str]:
     return [f.name for f in visible_fields(model)]
 
 
+@overload
+def find_field(
+    model: type[models.Model], name: str, *, reverse: Literal[False] = False
+) -> models.Field: ...
+@overload
+def find_field(model: type[models.Model], name: str, *, reverse: bool) -> AnyField: ...
 def find_field(model: type[models.Model], name: str, *, reverse: bool = False) -> AnyField:
     """A visible field by name ("collection" or its column "collection_id"; "pk" is the primary
     key). With reverse=True, relations from other collections are accepted too."""
@@ -151,7 +173,7 @@ def find_field(model: type[models.Model], name: str, *, reverse: bool = False) -
     )
 
 
-def related_collection(field: AnyField, user: Any, path: str) -> type[models.Model]:
+def related_collection(field: AnyField, user: User, path: str) -> type[models.Model]:
     """The model a relation leads to, if the user may follow it there."""
     target = field.related_model
     if not is_collection(target):

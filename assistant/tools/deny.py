@@ -49,7 +49,11 @@ def is_hidden_model(model: type[models.Model]) -> bool:
     # A proxy (or child) of a hidden model is hidden too.
     return any(
         candidate._meta.app_label in HIDDEN_APPS or model_key(candidate) in HIDDEN_MODELS
-        for candidate in (model, model._meta.concrete_model, *model._meta.get_parent_list())
+        for candidate in (
+            model,
+            model._meta.concrete_model or model,
+            *model._meta.get_parent_list(),
+        )
     )
 
 

@@ -26,7 +26,8 @@ from django.db.models.fields.related import ForeignObjectRel
 from django.utils import timezone
 
 from assistant.tools.arguments import ToolError, in_integer_range
-from assistant.tools.collections import AnyField, find_field, related_collection
+from assistant.tools.collections import AnyField, find_field, related_collection, related_model
+from prompts.users import User
 
 LOOKUPS = {
     "_eq": "exact",
@@ -57,8 +58,9 @@ class ResolvedPath:
 
 
 def resolve_path(
-    model: type[models.Model], path: str, user: Any, *, allow_to_many: bool = True
+    model: type[models.Model], path: object, user: User, *, allow_to_many: bool = True
 ) -> ResolvedPath:
+    """`path` as the model sent it: anything, until checked here."""
     if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
         raise ToolError(f"Invalid field path {path!r}; use names like 'name' or 'author.name'.")
     current = model
@@ -83,15 +85,15 @@ def resolve_path(
             related_collection(field, user, path)
     if to_many and not allow_to_many:
         raise ToolError(f"{path!r} crosses a to-many relation; that is not allowed here.")
-    return ResolvedPath(path, "__".join(parts), field, tuple(fields), to_many)
+    return ResolvedPath(path, "__".join(parts), fields[-1], tuple(fields), to_many)
 
 
 def _value_field(field: AnyField) -> models.Field:
     """The field a value is compared with: a relation compares the related primary key."""
     if isinstance(field, models.ForeignKey):
         return field.target_field
-    if field.is_relation:
-        return field.related_model._meta.pk
+    if isinstance(field, ForeignObjectRel) or field.is_relation:
+        return related_model(field)._meta.pk
     return field
 
 
@@ -152,7 +154,7 @@ def _condition(resolved: ResolvedPath, op: str, operand: Any) -> Q:
 
 
 class _Builder:
-    def __init__(self, model: type[models.Model], user: Any) -> None:
+    def __init__(self, model: type[models.Model], user: User) -> None:
         self.model = model
         self.user = user
         self.to_many = False
@@ -229,14 +231,14 @@ def _check_depth(filter_: Any) -> None:
         pending.extend((child, depth + 1) for child in children)
 
 
-def build_filter(model: type[models.Model], filter_: dict[str, Any], user: Any) -> tuple[Q, bool]:
+def build_filter(model: type[models.Model], filter_: dict[str, Any], user: User) -> tuple[Q, bool]:
     """(Q, crosses_to_many). An empty filter matches everything."""
     _check_depth(filter_)
     builder = _Builder(model, user)
     return builder.node(filter_, ""), builder.to_many
 
 
-def build_order(model: type[models.Model], sort: list[Any], user: Any) -> list[str]:
+def build_order(model: type[models.Model], sort: list[Any], user: User) -> list[str]:
     order = []
     for item in sort:
         if not isinstance(item, str) or not item.strip():

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models import QuerySet
+from django.db.models.fields.related import ForeignObjectRel
 
 from assistant.tools import writes
 from assistant.tools.arguments import (
@@ -24,6 +25,7 @@ from assistant.tools.base import CallPreview, ToolContext, ToolResult
 from assistant.tools.collections import (
     AnyField,
     Collection,
+    accessor_name,
     find_collection,
     require,
     visible_fields,
@@ -97,7 +99,7 @@ PARAMETERS: dict[str, Any] = {
 
 
 def _blank(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+    return value is None or value in ("", [], {})
 
 
 @dataclass(frozen=True)
@@ -202,17 +204,21 @@ def _columns(call: _Call) -> list[_Column]:
 
 
 def _related_object(obj: models.Model, field: AnyField) -> models.Model | None:
-    if field.auto_created and not field.concrete:  # reverse one-to-one
-        return getattr(obj, field.get_accessor_name(), None)
-    return getattr(obj, field.name)
+    related: models.Model | None
+    if isinstance(field, ForeignObjectRel):  # reverse one-to-one
+        related = getattr(obj, accessor_name(field), None)
+    else:
+        related = getattr(obj, field.name)
+    return related
 
 
 def _value(obj: models.Model, chain: tuple[AnyField, ...]) -> Any:
-    current: models.Model | None = obj
+    current = obj
     for field in chain[:-1]:
-        current = _related_object(current, field)
-        if current is None:
+        related = _related_object(current, field)
+        if related is None:
             return None
+        current = related
     return field_value(current, chain[-1])
 
 
@@ -226,7 +232,7 @@ def _with_relations(queryset: QuerySet, columns: list[_Column]) -> QuerySet:
         if through:
             queryset = queryset.select_related("__".join(f.name for f in through))
         if not through and (last.many_to_many or last.one_to_many):
-            accessor = last.name if last.concrete else last.get_accessor_name()
+            accessor = accessor_name(last) if isinstance(last, ForeignObjectRel) else last.name
             queryset = queryset.prefetch_related(accessor)
     return queryset
 
@@ -489,13 +495,13 @@ def _preview(call: _Call) -> CallPreview:
             message = "No items match, so nothing would change."
             return CallPreview(summary, 0, details, error=message)
         return CallPreview(summary, len(keys), details)
-    plan, not_found = _plan_delete(call)
-    keys = [obj.pk for obj in plan.objects]
-    details.update(keys=keys, also_deletes=plan.also, not_found=not_found)
+    deletion, not_found = _plan_delete(call)
+    keys = [obj.pk for obj in deletion.objects]
+    details.update(keys=keys, also_deletes=deletion.also, not_found=not_found)
     summary = f"Delete {_plural(len(keys))} from {label} (keys {_keys_text(keys)})"
-    if plan.also:
+    if deletion.also:
         summary += ". Also deletes " + ", ".join(
-            f"{count} {name}" for name, count in plan.also.items()
+            f"{count} {name}" for name, count in deletion.also.items()
         )
     return CallPreview(summary, len(keys), details)
 

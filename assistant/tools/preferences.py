@@ -23,6 +23,7 @@ from django.utils import timezone
 from assistant.models import Message, ToolCall, ToolPreference
 from assistant.tools import all_tools, get_tool
 from assistant.tools.base import Tool
+from prompts.users import User
 
 Mode = ToolPreference.Mode
 UNUSED_DAYS = 30  # a tool unused this long (while the user chats) is suggested for disabling
@@ -32,7 +33,7 @@ def default_mode(tool: Tool) -> str:
     return Mode.ALWAYS if tool.read_only else Mode.ASK
 
 
-def modes_for(user: Any) -> dict[str, str]:
+def modes_for(user: User) -> dict[str, str]:
     """{tool name: mode} for every tool in the registry."""
     stored = {}
     if user.is_authenticated:
@@ -44,7 +45,7 @@ def modes_for(user: Any) -> dict[str, str]:
     return modes
 
 
-def set_mode(user: Any, name: str, mode: str) -> None:
+def set_mode(user: User, name: str, mode: str) -> None:
     """Store a user's mode for a tool; ValueError for an unknown tool or mode."""
     tool = get_tool(name)
     if tool is None:
@@ -55,7 +56,7 @@ def set_mode(user: Any, name: str, mode: str) -> None:
         ToolPreference.objects.update_or_create(user=user, tool=name, defaults={"mode": mode})
 
 
-def enabled_tools(user: Any) -> list[Tool]:
+def enabled_tools(user: User) -> list[Tool]:
     """The tools to send to the provider for this user: every tool not Disabled."""
     modes = modes_for(user)
     return [tool for tool in all_tools() if modes[tool.name] != Mode.DISABLED]
@@ -71,7 +72,7 @@ def needs_approval(tool: Tool, arguments: dict[str, Any] | str, mode: str) -> bo
     return not tool.reads_only(arguments)
 
 
-def unused_tools(user: Any, modes: dict[str, str] | None = None) -> list[Tool]:
+def unused_tools(user: User, modes: dict[str, str] | None = None) -> list[Tool]:
     """Enabled tools the user's conversations have not called in the last UNUSED_DAYS days,
     provided the user chatted in that time (a newcomer gets no suggestions)."""
     since = timezone.now() - timedelta(days=UNUSED_DAYS)
@@ -87,5 +88,6 @@ def unused_tools(user: Any, modes: dict[str, str] | None = None) -> list[Tool]:
         return []
     modes = modes if modes is not None else modes_for(user)
     return [t for t in all_tools() if modes[t.name] != Mode.DISABLED and t.name not in used]
+
 
 aset_mode = sync_to_async(set_mode)

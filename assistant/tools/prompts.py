@@ -70,9 +70,7 @@ def _one(context: ToolContext, name: str, values: dict[str, Any] | None) -> str:
         payload["messages"] = [{"role": m.role, "text": m.text} for m in prompt.messages.all()]
         return capped(payload, key="messages")
     try:
-        rendered = queries.render_published(
-            context.current.prompts_collection_id, name, values
-        )
+        rendered = queries.render_published(context.current.prompts_collection_id, name, values)
     except (MissingVariableError, PlaceholderSyntaxError) as error:
         raise ToolError(str(error)) from None
     payload["system_prompt"] = rendered.system_prompt

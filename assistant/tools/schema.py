@@ -20,6 +20,7 @@ from assistant.tools.collections import (
     visible_fields,
 )
 from assistant.tools.serialize import capped
+from prompts.users import User
 
 DESCRIPTION = """\
 Discover the site's data. Without arguments: the collections (Django models) the user may \
@@ -116,25 +117,24 @@ def _describe_field(field: models.Field) -> dict[str, Any]:
 
 
 def _relations(model: type[models.Model]) -> list[dict[str, Any]]:
-    relations = []
-    for field in visible_fields(model):
-        if field.is_relation:
-            relations.append(
-                {"field": field.name, "kind": _kind(field), "collection": _target(field)}
-            )
-    for rel in reverse_relations(model):
-        relations.append(
-            {
-                "field": rel.name,
-                "kind": _kind(rel),
-                "collection": Collection(rel.related_model).key,
-                "via": rel.remote_field.name,
-            }
-        )
-    return relations
+    forward = [
+        {"field": field.name, "kind": _kind(field), "collection": _target(field)}
+        for field in visible_fields(model)
+        if field.is_relation
+    ]
+    reverse = [
+        {
+            "field": rel.name,
+            "kind": _kind(rel),
+            "collection": Collection(rel.related_model).key,
+            "via": rel.remote_field.name,
+        }
+        for rel in reverse_relations(model)
+    ]
+    return forward + reverse
 
 
-def describe(collection: Collection, user: Any) -> dict[str, Any]:
+def describe(collection: Collection, user: User) -> dict[str, Any]:
     model = collection.model
     return {
         "collection": collection.key,
@@ -146,7 +146,7 @@ def describe(collection: Collection, user: Any) -> dict[str, Any]:
     }
 
 
-def _summary(collection: Collection, user: Any) -> dict[str, Any]:
+def _summary(collection: Collection, user: User) -> dict[str, Any]:
     return {
         "collection": collection.key,
         "name": collection.name,

@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.db.models.fields.related import ForeignObjectRel
 
+from assistant.tools.collections import accessor_name
+
 MAX_ROWS = 50
 MAX_BYTES = 20_000
 SHORT_TEXT = 500  # how long a text value stays when even one row is over MAX_BYTES
@@ -29,7 +31,7 @@ def size(payload: Any) -> int:
 
 def field_value(obj: models.Model, field: models.Field | ForeignObjectRel) -> Any:
     if isinstance(field, ForeignObjectRel):
-        accessor = field.get_accessor_name()
+        accessor = accessor_name(field)
         if field.one_to_one:
             related = getattr(obj, accessor, None)  # None when no related row exists
             return related.pk if related is not None else None

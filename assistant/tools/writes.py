@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.utils import NestedObjects
@@ -18,14 +18,15 @@ from django.utils import timezone
 
 from assistant.tools import deny
 from assistant.tools.arguments import PermissionDeniedError, ToolError, in_integer_range
-from assistant.tools.collections import Collection, find_field
+from assistant.tools.collections import Collection, find_field, related_model
+from prompts.users import User
 
 MAX_WRITE_ITEMS = 500  # per call; larger changes are split by the model (or done in admin)
 
 
 @dataclass
 class _Assignment:
-    m2m: list[tuple[models.ManyToManyField, list[Any]]] = field(default_factory=list)
+    m2m: list[tuple[models.Field, list[Any]]] = field(default_factory=list)
 
 
 def _convert_pks(model: type[models.Model], values: Any, label: str) -> list[Any]:
@@ -48,17 +49,15 @@ def convert_keys(model: type[models.Model], keys: list[Any]) -> list[Any]:
     return list(dict.fromkeys(converted))  # unique, in the order given
 
 
-def _check_related_exist(field: models.ManyToManyField, pks: list[Any]) -> None:
-    found = set(
-        field.related_model._default_manager.filter(pk__in=pks).values_list("pk", flat=True)
-    )
+def _check_related_exist(field: models.Field, pks: list[Any]) -> None:
+    model = related_model(field)
+    found = set(model._default_manager.filter(pk__in=pks).values_list("pk", flat=True))
     missing = [pk for pk in pks if pk not in found]
     if missing:
         raise ValidationError(
             {
                 field.name: [
-                    f"No {field.related_model._meta.verbose_name} with key "
-                    f"{', '.join(map(str, missing))}."
+                    (f"No {model._meta.verbose_name} with key {', '.join(map(str, missing))}.")
                 ]
             }
         )
@@ -89,7 +88,7 @@ def _assign(obj: models.Model, values: dict[str, Any]) -> _Assignment:
         target = find_field(type(obj), name)
         if target.many_to_many:
             pks = _convert_pks(
-                target.related_model, value if value is not None else [], f"{name!r}"
+                related_model(target), value if value is not None else [], f"{name!r}"
             )
             _check_related_exist(target, pks)
             assignment.m2m.append((target, pks))
@@ -112,7 +111,7 @@ def _clean(obj: models.Model) -> None:
 
 def _validation_messages(error: ValidationError) -> dict[str, list[str]] | list[str]:
     if hasattr(error, "error_dict"):
-        return {name: messages for name, messages in error.message_dict.items()}
+        return error.message_dict
     return error.messages
 
 
@@ -173,7 +172,7 @@ class DeletePlan:
     also: dict[str, int]  # verbose name plural of a cascaded model → how many rows
 
 
-def plan_delete(collection: Collection, objects: list[models.Model], user: Any) -> DeletePlan:
+def plan_delete(collection: Collection, objects: list[models.Model], user: User) -> DeletePlan:
     """What deleting these objects would take with it; refused (as in Django admin) when it
     would delete rows of an admin-registered model the user may not delete, or protected ones."""
     collector = NestedObjects(using=router.db_for_write(collection.model))
@@ -187,7 +186,9 @@ def plan_delete(collection: Collection, objects: list[models.Model], user: Any) 
             + "."
         )
     also: Counter[str] = Counter()
-    for model, instances in collector.model_objs.items():
+    # django-stubs keys NestedObjects.model_objs by str; Django keys it by the model class.
+    model_objs = cast("dict[type[models.Model], set[models.Model]]", collector.model_objs)
+    for model, instances in model_objs.items():
         if model is collection.model or model._meta.auto_created:
             continue
         opts = model._meta

@@ -34,7 +34,7 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -50,6 +50,7 @@ from ai_settings.current import CurrentSettings, get_current
 from ai_settings.models import GroupAIPolicy
 from assistant.models import UsageLock, UsageRecord, UsageReservation
 from assistant.providers.events import Usage
+from prompts.users import User
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ T = TypeVar("T")
 # Per-group model access ------------------------------------------------------------------
 
 
-def models_for_user(user: Any, current: CurrentSettings) -> tuple[AvailableModel, ...]:
+def models_for_user(user: User, current: CurrentSettings) -> tuple[AvailableModel, ...]:
     """The allowed models this user may pick.
 
     Only groups with a model restriction count: a user in one or more restricted groups sees
@@ -107,7 +108,7 @@ def estimate_cost(model: AvailableModel, input_tokens: int, output_tokens: int) 
 
 def record_usage(
     *,
-    user: Any,
+    user: User,
     model: AvailableModel,
     usage: Usage | None,
     duration_ms: int,
@@ -145,7 +146,7 @@ async def arecord_usage(**kwargs: Any) -> UsageRecord:
 # Budgets and the day they apply to -------------------------------------------------------
 
 
-def daily_budget(user: Any, current: CurrentSettings) -> int | None:
+def daily_budget(user: User, current: CurrentSettings) -> int | None:
     """Tokens per day for this user: the largest override among their groups' policies, or,
     when none of their groups has one, the site-wide budget. None means unlimited."""
     largest = GroupAIPolicy.objects.filter(
@@ -189,7 +190,7 @@ def tokens_used_today(user_id: int, now: datetime | None = None) -> int:
     return totals["tokens"] or 0
 
 
-def remaining_budget(user: Any, current: CurrentSettings | None = None) -> int | None:
+def remaining_budget(user: User, current: CurrentSettings | None = None) -> int | None:
     """Tokens this user has left today, or None when no budget applies to them."""
     budget = daily_budget(user, current or get_current())
     if budget is None:
@@ -197,7 +198,7 @@ def remaining_budget(user: Any, current: CurrentSettings | None = None) -> int |
     return max(0, budget - tokens_used_today(user.pk))
 
 
-async def aremaining_budget(user: Any, current: CurrentSettings | None = None) -> int | None:
+async def aremaining_budget(user: User, current: CurrentSettings | None = None) -> int | None:
     return await sync_to_async(remaining_budget)(user, current)
 
 
@@ -238,7 +239,9 @@ def call_tokens(model: AvailableModel, estimated_input_tokens: int) -> int:
     return max(1, estimated_input_tokens + model.max_output)
 
 
-def _refuse(user_id: int, reason: str, message: str, retry_after: int, budget=None) -> Admission:
+def _refuse(
+    user_id: int, reason: str, message: str, retry_after: int, budget: int | None = None
+) -> Admission:
     return Admission(
         admitted=False,
         user_id=user_id,
@@ -286,7 +289,7 @@ def _check_budget(
 
 
 def admit_sync(
-    user: Any,
+    user: User,
     current: CurrentSettings,
     model: AvailableModel,
     *,
@@ -342,7 +345,7 @@ def admit_sync(
 
 
 async def admit(
-    user: Any,
+    user: User,
     current: CurrentSettings,
     model: AvailableModel,
     *,
@@ -411,10 +414,9 @@ async def releasing(admission: Admission, body: AsyncIterator[T]) -> AsyncIterat
         task = asyncio.ensure_future(settle(admission))
         _settling.add(task)
         task.add_done_callback(_settle_done)
-        try:
+        # A failure is reported by _settle_done; the reservation expires if it never settles.
+        with suppress(TimeoutError, DatabaseError):
             await asyncio.wait_for(asyncio.shield(task), SETTLE_WAIT_SECONDS)
-        except (asyncio.TimeoutError, DatabaseError):
-            pass  # reported by _settle_done; the reservation expires if it never settles
 
 
 def _settle_done(task: asyncio.Task) -> None:

@@ -3,7 +3,7 @@ and model subset)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.models import Group
@@ -14,6 +14,7 @@ from ai_settings.current import CurrentSettings
 from ai_settings.models import GroupAIPolicy
 from assistant.usage.report import Period
 from prompts.request_numbers import WholeNumberField
+from prompts.users import User
 
 MAX_DAYS = 366
 MAX_POSITIVE = 2_147_483_647  # fits a PositiveIntegerField on every supported database
@@ -40,10 +41,11 @@ class PeriodForm(forms.Form):
 
     def __init__(self, data: Any = None, **kwargs: Any) -> None:
         # No query string at all: the default period, already valid.
-        super().__init__(data if data else {"period": DEFAULT_PERIOD}, **kwargs)
+        super().__init__(data or {"period": DEFAULT_PERIOD}, **kwargs)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("period") != CUSTOM:
             return cleaned
         start, end = cleaned.get("start"), cleaned.get("end")
@@ -104,7 +106,9 @@ class GroupPolicyForm(forms.Form):
         label="Models this group may use", required=False, widget=forms.CheckboxSelectMultiple
     )
 
-    def __init__(self, *args: Any, group: Group, current: CurrentSettings, **kwargs: Any) -> None:
+    def __init__(
+        self, data: Any = None, *, group: Group, current: CurrentSettings, **kwargs: Any
+    ) -> None:
         self.group = group
         policy = policy_of(group)
         self.old_budget = policy.daily_token_budget if policy else None
@@ -117,7 +121,7 @@ class GroupPolicyForm(forms.Form):
                 "models": self.old_models or [],
             },
         )
-        super().__init__(*args, prefix=f"group-{group.pk}", **kwargs)
+        super().__init__(data, prefix=f"group-{group.pk}", **kwargs)
         by_provider: dict[str, list[tuple[str, str]]] = {}
         for model in current.models:
             by_provider.setdefault(model.provider_label, []).append((model.key, model.display_name))
@@ -125,16 +129,18 @@ class GroupPolicyForm(forms.Form):
         gone = [key for key in self.old_models or [] if key not in allowed_now]
         if gone:
             by_provider["Not allowed now"] = [(key, key) for key in gone]
-        self.fields["models"].choices = list(by_provider.items())
+        models_field = cast(forms.MultipleChoiceField, self.fields["models"])
+        models_field.choices = list(by_provider.items())
         self.order = [key for choices in by_provider.values() for key, _ in choices]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("model_access") == ONLY_THESE and not cleaned.get("models"):
             self.add_error("models", "Pick at least one model, or choose “All allowed models”.")
         return cleaned
 
-    def save(self, user: Any) -> bool:
+    def save(self, user: User) -> bool:
         """Store the policy and log what changed; True when something changed."""
         budget = self.cleaned_data["daily_token_budget"]
         models = None

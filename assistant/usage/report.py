@@ -8,10 +8,11 @@ marks it "≈".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -114,7 +115,7 @@ TOTALS = {
 }
 
 
-def _totals(values: dict) -> Totals:
+def _totals(values: Mapping[str, Any]) -> Totals:
     return Totals(
         calls=values["total_calls"],
         input_tokens=values["total_input"] or 0,

@@ -12,7 +12,13 @@ from django.contrib import messages
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +29,7 @@ from assistant.usage import charts
 from assistant.usage import report as usage_report
 from assistant.usage.forms import CUSTOM, GroupPolicyForm, PeriodForm, policy_of
 from prompts.request_numbers import object_id
+from prompts.users import SignedInRequest
 
 CSV_COLUMNS = [
     "time", "user", "conversation", "provider", "provider_key", "model", "input_tokens",
@@ -98,7 +105,7 @@ async def _csv_lines(period: usage_report.Period) -> AsyncIterator[str]:
             "duration_ms",
             "outcome",
             "estimated",
-        )  # fmt: skip
+        )
     )
     async for row in rows.aiterator(chunk_size=2000):
         yield writer.writerow(
@@ -122,7 +129,7 @@ async def _csv_lines(period: usage_report.Period) -> AsyncIterator[str]:
 
 
 @manage_ai_settings_required
-async def usage_csv(request: HttpRequest) -> HttpResponse:
+async def usage_csv(request: HttpRequest) -> HttpResponseBase:
     """Every ledger row of the period, oldest first, streamed without loading them all."""
     form = PeriodForm(request.GET)
     if not form.is_valid():
@@ -138,7 +145,7 @@ async def usage_csv(request: HttpRequest) -> HttpResponse:
 
 
 @manage_ai_settings_required
-def groups_page(request: HttpRequest) -> HttpResponse:
+def groups_page(request: SignedInRequest) -> HttpResponse:
     current = get_current()
     groups = list(
         Group.objects.order_by("name").select_related("ai_policy").annotate(members=Count("user"))

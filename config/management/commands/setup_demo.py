@@ -4,6 +4,8 @@ model of tests/fakes/demo.py) and the sample bookshop it works on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -35,7 +37,7 @@ class Command(BaseCommand):
             help="The fake server's API root, e.g. http://127.0.0.1:8765/v1",
         )
 
-    def handle(self, *args, base_url: str, **options) -> None:
+    def handle(self, *args: Any, base_url: str, **options: Any) -> None:
         URLValidator()(base_url)
         with transaction.atomic():
             AISettings.load()

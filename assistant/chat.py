@@ -39,6 +39,7 @@ from assistant import errors, token_estimates, usage
 from assistant.chat_request import build_request, continue_request
 from assistant.event_pump import END, STOP, EventPump, Failed
 from assistant.models import Conversation, Message
+from assistant.models import ToolCall as ToolCallRow
 from assistant.providers import adapter_for
 from assistant.providers.base import ChatMessage, ChatRequest
 from assistant.providers.events import (
@@ -335,10 +336,10 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
     message = turn.reply
     step = _Step(started=turn.started)
     first_step = True
+    stored_calls: tuple[ToolCallRow, ...] = ()  # message's tool calls, as stored
     try:
         if turn.resume_from is not None:
             outcome = await turn.tools.resume(turn.resume_from)
-            turn.resume_from.tool_call_list = outcome.rows
             if outcome.paused_status:
                 turn.resume_from.status = outcome.paused_status
             else:
@@ -346,7 +347,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
             await Message.objects.filter(pk=turn.resume_from.pk).aupdate(
                 status=turn.resume_from.status
             )
-            yield StepEnded(turn.resume_from)
+            yield StepEnded(turn.resume_from, tuple(outcome.rows))
             if outcome.paused_status:
                 await Message.objects.filter(pk=message.pk).adelete()
                 return
@@ -379,18 +380,17 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
                 break
             # Tools: run what may run; a call that needs the user pauses the turn.
             outcome = await turn.tools.handle(message, calls, last_step=last_step)
-            message.tool_call_list = outcome.rows
+            stored_calls = tuple(outcome.rows)
             if outcome.paused_status:
                 message.status = outcome.paused_status
                 await Message.objects.filter(pk=message.pk).aupdate(status=message.status)
                 break
             if last_step:
                 break
-            yield StepEnded(message)
+            yield StepEnded(message, stored_calls)
             finished = message
-            message = new_reply(turn.conversation, turn.model)
+            message, stored_calls = new_reply(turn.conversation, turn.model), ()
             await message.asave()
-            message.attachment_list, message.tool_call_list = [], []
             yield StepStarted(message)
             # The calls as the adapter produced them: their provider data (reasoning items,
             # thought signatures) must go back with the next request of this turn.
@@ -425,7 +425,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
         )
         await _persist(turn, message, step)
     # The admission's reservation is settled by usage.releasing around the whole stream.
-    yield StepEnded(message)
+    yield StepEnded(message, stored_calls)
 
 
 # Stop ------------------------------------------------------------------------------------

@@ -28,12 +28,14 @@ def load_history(
     conversation_id: int,
     before: int,
     new: Sequence[Message] = (),
+    new_files: Sequence[Attachment] = (),
     resumed_id: int | None = None,
 ) -> tuple[list[ChatMessage], str]:
     """The stored history before message `before`, then `new`, and the turn's system prompt
-    (synchronous). `new`: the turn's messages just stored (`before` is the first), attachments
-    in hand; only what came before them is read. Answers still streaming (another tab's) are
-    left out, but not `resumed_id`, the paused message a resume claimed."""
+    (synchronous). `new`: the turn's messages just stored (`before` is the first), with
+    `new_files`, their attachments in hand; only what came before them is read. Answers still
+    streaming (another tab's) are left out, but not `resumed_id`, the paused message a resume
+    claimed."""
     in_flight = Q(status=Message.Status.STREAMING)
     if resumed_id is not None:
         in_flight &= ~Q(pk=resumed_id)
@@ -52,11 +54,10 @@ def load_history(
             files.setdefault(row.message_id, []).append(
                 AttachmentData(row.filename, row.content_type, bytes(row.data))
             )
-    for message in new:
-        files[message.pk] = [
+    for a in new_files:
+        files.setdefault(a.message_id, []).append(
             AttachmentData(a.filename, a.content_type, bytes(a.data))
-            for a in message.attachment_list
-        ]
+        )
     rows += new
     question = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
     return history.to_chat_messages(rows, files), _system_prompt(user, current, question)

@@ -50,8 +50,13 @@ def turn_started_event(turn: Turn, page: dict[str, object]) -> bytes:
     conversation the message just created."""
     context = {
         **page,
-        "added": [_shown(message) for message in turn.added],
-        "reply": _shown(turn.reply),
+        "added": [
+            display.message_view(
+                message, attachments=turn.attachments if message is turn.question else ()
+            )
+            for message in turn.added
+        ],
+        "reply": display.message_view(turn.reply),
         "conversation": turn.conversation,
         "replaced_ids": turn.replaced_ids,
         "resuming": turn.resume_from is not None,
@@ -59,19 +64,10 @@ def turn_started_event(turn: Turn, page: dict[str, object]) -> bytes:
     return sse(render_to_string("assistant/stream/turn_started.html", context))
 
 
-def _shown(message: Message) -> display.MessageView:
-    """A message of this turn as the page shows it, with the rows the chat loop keeps on
-    it (its files, its tool calls), without their cards."""
-    return display.message_view(
-        message,
-        attachments=message.attachment_list,
-        tool_calls=map(display.ToolCallView, message.tool_call_list),
-    )
-
-
-async def _final(turn: chat.Turn, message: Message) -> display.MessageView:
-    """A message at the end of a step; paused for the user, with its calls' cards."""
-    calls = message.tool_call_list
+async def _final(turn: Turn, ended: StepEnded) -> display.MessageView:
+    """A message at the end of a step, with its tool calls; paused for the user, with their
+    cards."""
+    message, calls = ended.message, ended.tool_calls
     if message.status in display.WAITING:
         tool_calls = await sync_to_async(display.tool_call_views)(calls, turn.user, turn.current)
     else:
@@ -118,11 +114,13 @@ async def _turn_events(turn: Turn, page: dict[str, object] | None) -> AsyncItera
                 budget = "" if message.error_kind == errors.UNSAVED else await budget_fragment(turn)
                 yield message_event(
                     "assistant/stream/message_final.html",
-                    await _final(turn, message),
+                    await _final(turn, event),
                     csrf_token,
                     extra=budget,
                 )
             elif isinstance(event, StepStarted):
                 yield message_event(
-                    "assistant/stream/message_added.html", _shown(event.message), csrf_token
+                    "assistant/stream/message_added.html",
+                    display.message_view(event.message),
+                    csrf_token,
                 )

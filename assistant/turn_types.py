@@ -11,7 +11,8 @@ from typing import Any
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
 from assistant import usage
-from assistant.models import Conversation, Message
+from assistant.models import Attachment, Conversation, Message
+from assistant.models import ToolCall as ToolCallRow
 from assistant.providers.base import ChatMessage
 from assistant.tool_calls import NO_TOOLS, TurnTools
 
@@ -35,6 +36,8 @@ class Turn:
     # Shown when the stream starts, before the answer: a chosen prompt's messages and the
     # question.
     added: list[Message] = field(default_factory=list)
+    # The question's files as stored (a new message's only), shown with it.
+    attachments: tuple[Attachment, ...] = ()
     # The first request's history and system prompt, when loaded with the turn's messages.
     preloaded_history: tuple[list[ChatMessage], str] | None = None
 
@@ -72,9 +75,11 @@ class StepStarted:
 @dataclass(frozen=True)
 class StepEnded:
     """The message is final for this stream: complete, stopped, interrupted, failed, or
-    paused for the user (awaiting approval / an answer)."""
+    paused for the user (awaiting approval / an answer). `tool_calls`: the step's calls as
+    stored, in order."""
 
     message: Message
+    tool_calls: tuple[ToolCallRow, ...] = ()
 
 
 TurnEvent = TextChunk | ReasoningChunk | StepStarted | StepEnded

@@ -109,7 +109,7 @@ def start(
         text = prompt_messages.pop()[1]
     tools, specs = _tools_for(user, current)
     with transaction.atomic():
-        stored, added, reply = _store_messages(
+        stored, added, reply, attachments = _store_messages(
             user=user,
             conversation=conversation,
             model=model,
@@ -127,9 +127,9 @@ def start(
             conversation_id=stored.pk,
             before=added[0].pk,
             new=added,
+            new_files=attachments,
         )
         admission = _admit(user, current, model, loaded, specs)
-    reply.attachment_list, reply.tool_call_list = [], []
     return Turn(
         user=user,
         current=current,
@@ -142,6 +142,7 @@ def start(
         started=started,
         created_conversation=conversation is None,
         added=added,
+        attachments=tuple(attachments),
         preloaded_history=loaded,
     )
 
@@ -186,7 +187,6 @@ def retry(user: Any, message_id: str | None, model_key: str | None) -> Turn:
             user=user, current=current, conversation_id=conversation.pk, before=reply.pk
         )
         admission = _admit(user, current, model, loaded, specs)
-    reply.attachment_list, reply.tool_call_list = [], []
     return Turn(
         user=user,
         current=current,
@@ -236,8 +236,6 @@ def resume(user: Any, message_id: int) -> Turn:
         )
         admission = _admit(user, current, model, loaded, specs)
     paused.status = Message.Status.STREAMING
-    paused.attachment_list = []
-    reply.attachment_list, reply.tool_call_list = [], []
     return Turn(
         user=user,
         current=current,
@@ -356,9 +354,9 @@ def _store_messages(
     page_context: dict[str, Any] | None,
     extra_instructions: str,
     prompt_messages: Sequence[tuple[str, str]],
-) -> tuple[Conversation, list[Message], Message]:
+) -> tuple[Conversation, list[Message], Message, list[Attachment]]:
     """The conversation (created when None), the messages shown before the answer (a chosen
-    prompt's, then the question with its files) and the empty answer, stored."""
+    prompt's, then the question), the empty answer and the question's files, stored."""
     if conversation is None:
         first_text = text or next((t for role, t in prompt_messages if role == "user"), "")
         conversation = Conversation.objects.create(
@@ -399,9 +397,7 @@ def _store_messages(
     added.append(question)
     reply = new_reply(conversation, model)
     Message.objects.bulk_create([*added, reply])  # one INSERT, in this order
-    for shown in added:
-        shown.attachment_list, shown.tool_call_list = [], []
-    question.attachment_list = [
+    attachments = [
         Attachment.objects.create(
             message=question,
             filename=f.filename,
@@ -411,5 +407,5 @@ def _store_messages(
         )
         for f in files
     ]
-    return conversation, added, reply
+    return conversation, added, reply, attachments
 

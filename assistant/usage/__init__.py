@@ -1,12 +1,12 @@
 """Usage controls: which models a user may pick, the usage ledger, and admission (the
 per-minute rate limit and the daily token budget) before any provider call.
 
-How the chat uses it (assistant.chat), per message:
+How a chat turn uses it, per message (assistant.turns starts it, assistant.chat runs it):
 
     admission = admit_sync(user, current, model, estimated_input_tokens=...)
     if not admission.admitted:
-        ...raise Refused(admission): the view answers admission.status (429) with
-        admission.message and admission.headers
+        ...raise TurnRefused(admission.message, status=admission.status,
+                             headers=admission.headers): the view answers with them
     ...before each further provider call of the turn:
         admission = await reserve_call(admission, model, estimated_input_tokens=...)
     ...for each provider call:
@@ -222,15 +222,6 @@ class Admission:
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
-
-
-class Refused(Exception):
-    """A message that the rate limit or the budget does not admit, raised by the chat before
-    anything is stored or sent; `admission` says why."""
-
-    def __init__(self, admission: Admission) -> None:
-        super().__init__(admission.message)
-        self.admission = admission
 
 
 def call_tokens(model: AvailableModel, estimated_input_tokens: int) -> int:

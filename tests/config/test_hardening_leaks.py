@@ -209,8 +209,8 @@ def test_settings_pages_partials_and_test_connection_never_show_a_key(
     sent = [r.headers.get("x-gateway-token") for r in fakes["compat_one"].requests]
     assert HEADER_VALUE in sent, "the fake received (and echoed) the custom header"
     # A typed key is tested too, and a form with errors comes back without the typed keys.
-    form.set("openai-api_key", "sk-" "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4")
-    scan.secrets["typed OpenAI key"] = "sk-" "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4"
+    form.set("openai-api_key", "sk-" + "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4")
+    scan.secrets["typed OpenAI key"] = "sk-" + "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4"
     response = admin_client.post(URL, form.post("test:openai"))
     scan.add("Test connection with a typed key", response.content)
     form.set("rate_limit_per_minute", "not a number")

@@ -154,8 +154,8 @@ def objects(superuser, fake_openai) -> dict[str, Any]:
     with a compatible provider, one model and one header."""
     AISettings.load()
     provider = CompatibleProvider.objects.create(
-        name="Local", base_url=fake_openai.base_url, api_key="sk-" "local-0123456789",
-        custom_headers=json.dumps({"X-Team": "team-" "secret-value"}),
+        name="Local", base_url=fake_openai.base_url, api_key="sk-" + "local-0123456789",
+        custom_headers=json.dumps({"X-Team": "team-" + "secret-value"}),
     )  # fmt: skip
     CompatibleModel.objects.create(provider=provider, model_id="local-model")
     setup.bump()

@@ -28,15 +28,15 @@ def configure(
     row = AISettings.load()
     if "openai" in fakes:
         settings.OPENAI_BASE_URL = fakes["openai"].base_url
-        row.openai_api_key = "sk-" "test-openai-0123456789"
+        row.openai_api_key = "sk-" + "test-openai-0123456789"
         row.openai_allowed_models = ["gpt-5-mini"]
     if "anthropic" in fakes:
         settings.ANTHROPIC_BASE_URL = fakes["anthropic"].base_url
-        row.anthropic_api_key = "sk-ant-" "test-0123456789"
+        row.anthropic_api_key = "sk-ant-" + "test-0123456789"
         row.anthropic_allowed_models = ["claude-haiku-4-5"]
     if "google" in fakes:
         settings.GOOGLE_BASE_URL = fakes["google"].base_url
-        row.google_api_key = "AIza" "Test0123456789abcdefghij"
+        row.google_api_key = "AIza" + "Test0123456789abcdefghij"
         row.google_allowed_models = ["gemini-2.5-flash"]
     for name, value in fields.items():
         setattr(row, name, value)

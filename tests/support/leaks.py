@@ -18,9 +18,9 @@ from tests.support.settings_page import URL, form_data, open_form
 # the compatible ones have no known shape, so only the redaction of their runs can hide them.
 # No label in them: any eight characters of a key in a row are redacted from provider text,
 # and a key holding "anthropic" would take "nthropic" out of "Anthropic".
-OPENAI_KEY = "sk-" "proj-LEAKopenai7Qx2Vb9Nc4Hd1Kz8Wm3Rt5"
-ANTHROPIC_KEY = "sk-ant-" "api03-LEAKsonnet3Oo9Ii8Uu7Yy6"
-GOOGLE_KEY = "AIza" "SyLEAKgoogle4Hh5Jj6Kk7Ll8Zz9Xx0"
+OPENAI_KEY = "sk-" + "proj-LEAKopenai7Qx2Vb9Nc4Hd1Kz8Wm3Rt5"
+ANTHROPIC_KEY = "sk-ant-" + "api03-LEAKsonnet3Oo9Ii8Uu7Yy6"
+GOOGLE_KEY = "AIza" + "SyLEAKgoogle4Hh5Jj6Kk7Ll8Zz9Xx0"
 COMPAT_ONE_KEY = "lmstudio-LEAKcompatone2Ee3Rr4Tt5Yy6"
 COMPAT_TWO_KEY = "mistral-LEAKcompattwo6Uu7Ii8Oo9Pp0"
 HEADER_VALUE = "gateway-LEAKheader1Ss2Dd3Ff4Gg5Hh6"

@@ -7,9 +7,8 @@ Django's stock ASGI path (the apps work without the project's speed layer)."""
 from __future__ import annotations
 
 import asyncio
-import threading
-
 import logging
+import threading
 
 import pytest
 from django.core.handlers.asgi import ASGIHandler

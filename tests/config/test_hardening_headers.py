@@ -20,9 +20,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume"),
 ]
 
-SCRIPT = re.compile(r"<script\b[^>]*>", re.I)
-STYLE_ATTRIBUTE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.I)
-EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
+SCRIPT = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
+STYLE_ATTRIBUTE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.IGNORECASE)
+EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.IGNORECASE)
 
 
 def _pages(superuser) -> list[str]:
@@ -69,7 +69,7 @@ def test_every_page_carries_a_csp_that_its_markup_keeps(superuser, api_only_user
         ):
             for found in pattern.findall(html):
                 problems.append(f"{page}: {what}: {found[:120]}")
-        if re.search(r"<style\b", html, re.I):
+        if re.search(r"<style\b", html, re.IGNORECASE):
             problems.append(f"{page}: a <style> block")
     assert checked >= 10
     assert not problems, "\n".join(problems)

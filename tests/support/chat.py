@@ -65,7 +65,7 @@ def add_local_provider(fake: Any, *, name: str = LOCAL, **model_fields: Any) -> 
     return f"compat-{provider.pk}:{model.model_id}"
 
 
-_DATA = re.compile(r"^data: ?(.*)$", re.M)
+_DATA = re.compile(r"^data: ?(.*)$", re.MULTILINE)
 
 
 async def read_events(response: Any) -> list[str]:

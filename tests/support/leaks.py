@@ -189,7 +189,7 @@ def configure_through_the_page(
     )
 
 
-_SSE_DATA = re.compile(r"^data: ?(.*)$", re.M)
+_SSE_DATA = re.compile(r"^data: ?(.*)$", re.MULTILINE)
 
 
 def sse_text(body: bytes) -> str:

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from ai_settings.current import ProviderConnection
-from assistant.errors import describe
 from ai_settings import redaction
+from ai_settings.current import ProviderConnection
+from ai_settings.redaction import redact
+from assistant.errors import describe
 from assistant.providers.errors import kind_for_status, provider_error, retry_after_seconds
 from assistant.providers.events import ProviderError
-from ai_settings.redaction import redact
 from tests.fakes.harness import Provider
 from tests.fakes.script import HttpError
 

@@ -16,7 +16,7 @@ from tests.fakes.script import Call, Reply
 
 PNG = b"\x89PNG\r\n\x1a\nfake-png-bytes"
 PDF = b"%PDF-1.7 fake pdf bytes"
-NOTES = "Meeting notes: ship on Friday.".encode()
+NOTES = b"Meeting notes: ship on Friday."
 ATTACHMENTS = (
     AttachmentData("chart.png", "image/png", PNG),
     AttachmentData("report.pdf", "application/pdf", PDF),

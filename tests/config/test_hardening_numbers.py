@@ -38,11 +38,10 @@ unicode_digits = st.text(
     st.characters(whitelist_categories=("Nd", "No", "Nl")), min_size=1, max_size=4
 ).filter(lambda text: not text.isascii())
 too_big = st.integers(min_value=MAX_ID + 1, max_value=10**60).map(str)
+NOT_NUMBERS = ["³", "٣", "１", "²³", "Ⅻ", "-1", "+1", "-0", "", " ", " 1", "1 ", "\t1", "1.0",
+               "1e3", "0x1", "1_0", "\x00", "1\x00", "9" * 40, str(MAX_ID + 1)]  # fmt: skip
 not_a_number = st.one_of(
-    st.sampled_from(
-        ["³", "٣", "１", "²³", "Ⅻ", "-1", "+1", "-0", "", " ", " 1", "1 ", "\t1", "1.0",
-         "1e3", "0x1", "1_0", "\x00", "1\x00", "9" * 40, str(MAX_ID + 1)]
-    ),  # fmt: skip
+    st.sampled_from(NOT_NUMBERS),
     unicode_digits,
     too_big,
     st.integers(max_value=-1).map(str),

@@ -180,7 +180,7 @@ class FakeAnthropic(FakeServer):
 
 
 def main() -> None:
-    standalone_main(lambda port, default: FakeAnthropic(port, default), "Fake Anthropic server")
+    standalone_main(FakeAnthropic, "Fake Anthropic server")
 
 
 if __name__ == "__main__":

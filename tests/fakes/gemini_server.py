@@ -145,7 +145,7 @@ class FakeGemini(FakeServer):
 
 
 def main() -> None:
-    standalone_main(lambda port, default: FakeGemini(port, default), "Fake Gemini server")
+    standalone_main(FakeGemini, "Fake Gemini server")
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ class FakeOpenAI(FakeServer):
 
 def main() -> None:
     standalone_main(
-        lambda port, default: FakeOpenAI(port, default),
+        FakeOpenAI,
         "Fake OpenAI-compatible server",
         demo=demo_answer,
     )

@@ -88,10 +88,8 @@ def parse_events(body: str) -> list[str]:
 def appended_text(events: list[str], message_id: int, kind: str = "text") -> str:
     """What the stream appended to one message's text (or reasoning), unescaped."""
     marker = f'hx-target="#message-{message_id}-{kind}" hx-swap="beforeend">'
-    pieces = []
-    for event in events:
-        if event.startswith(f"<hx-partial {marker}"):
-            pieces.append(
-                unescape(event[len("<hx-partial ") + len(marker) : -len("</hx-partial>")])
-            )
-    return "".join(pieces)
+    return "".join(
+        unescape(event[len("<hx-partial ") + len(marker) : -len("</hx-partial>")])
+        for event in events
+        if event.startswith(f"<hx-partial {marker}")
+    )

@@ -91,7 +91,7 @@ class _Collector(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.lines.append(self.format(record))
-        except Exception as error:  # a record that cannot be formatted is a finding too
+        except Exception as error:  # noqa: BLE001 (an unformattable record is a finding too)
             self.lines.append(
                 f"UNFORMATTABLE {record.name}: {error!r} {record.msg!r} {record.args!r}"
             )
@@ -152,7 +152,7 @@ def configure_through_the_page(
     and their models on Settings → AI, without JavaScript; each response is scanned."""
     form = open_form(client)
     # The rows first: typed secrets are not sent back to the browser by these round trips.
-    for index in range(2):
+    for _ in range(2):
         response = client.post(URL, form.post("add_provider:"))
         scan.add("Settings → AI after Add provider", response.text)
         form = form_data(response.text)

@@ -80,7 +80,7 @@ async def _assert_counted_and_marked(client, manager, local_model, outcome: str)
 
 
 @pytest.mark.parametrize(
-    "reply, outcome",
+    ("reply", "outcome"),
     [
         pytest.param(Reply(text=ANSWER, chunk_size=40, report_usage=False), "ok", id="no-usage"),
         pytest.param(Reply(text=ANSWER, chunk_size=40, drop_after=6), "cut_off", id="dropped"),

@@ -218,9 +218,7 @@ def test_a_number_that_is_not_one_is_refused_in_place(client, objects, reader, v
 @pytest.mark.parametrize(
     "field", ["providers-TOTAL_FORMS", "providers-INITIAL_FORMS", "providers-0-models-TOTAL_FORMS"]
 )
-def test_a_row_count_that_int_would_take_is_a_form_error_on_the_page(
-    client, objects, field, count
-):
+def test_a_row_count_that_int_would_take_is_a_form_error_on_the_page(client, objects, field, count):
     before = _state()
     posted = open_form(client).post()
     posted[field] = [count]

@@ -135,10 +135,19 @@ class FakeGemini(FakeServer):
                 parts.append(part)
             yield chunk(parts), True
         if reply.stream_error:
-            yield sse_frame(
-                {"error": {"code": 503, "message": reply.stream_error, "status": "UNAVAILABLE"}},
-                crlf=True,
-            ), False
+            yield (
+                sse_frame(
+                    {
+                        "error": {
+                            "code": 503,
+                            "message": reply.stream_error,
+                            "status": "UNAVAILABLE",
+                        }
+                    },
+                    crlf=True,
+                ),
+                False,
+            )
             return
         stop = reply.stop_reason()
         yield chunk([{"text": ""}], _FINISH.get(stop, stop.upper())), False

@@ -121,9 +121,7 @@ async def test_a_stopped_answer_is_estimated_and_counted(
     assert row.output_tokens < token_estimates.estimate_text(ANSWER * 5)
 
 
-async def test_a_call_the_provider_refused_counts_nothing(
-    client, local_model, fake_openai, budget
-):
+async def test_a_call_the_provider_refused_counts_nothing(client, local_model, fake_openai, budget):
     """An HTTP error instead of a stream (here a bad key): the provider generated and bills
     nothing, so the row records the call with no tokens, and the budget is untouched."""
     fake_openai.script(HttpError(401, "Invalid API key."), Reply(text="Hello."))

@@ -299,8 +299,16 @@ async def test_estimated_calls_are_marked_on_the_page_and_in_the_csv(
 ):
     def set_up() -> None:
         ledger_row(app_user, today_at(9), input_tokens=1_000, output_tokens=500, cost="0.0063")
-        ledger_row(app_user, today_at(10), model="gpt-5-mini", input_tokens=2_000,
-                   output_tokens=40, cost="0.00058", outcome="stopped", estimated=True)
+        ledger_row(
+            app_user,
+            today_at(10),
+            model="gpt-5-mini",
+            input_tokens=2_000,
+            output_tokens=40,
+            cost="0.00058",
+            outcome="stopped",
+            estimated=True,
+        )
         ledger_row(other_app_user, today_at(11), input_tokens=300, output_tokens=200)  # fmt: skip
 
     await sync_to_async(set_up)()
@@ -327,7 +335,9 @@ async def test_estimated_calls_are_marked_on_the_page_and_in_the_csv(
     _, body = await _get_csv(settings_manager, {"period": "7"})
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [(r["model"], r["estimated"]) for r in rows] == [
-        ("gpt-5", ""), ("gpt-5-mini", "≈"), ("gpt-5", "")
+        ("gpt-5", ""),
+        ("gpt-5-mini", "≈"),
+        ("gpt-5", ""),
     ]
     assert sum(int(r["total_tokens"]) for r in rows) == 4_040  # the figures stay numbers
     await sync_to_async(connections.close_all)()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -29,7 +30,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3":
         name = f"ai-assistant-test-{os.getpid()}.sqlite3"
-        database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
+        database.setdefault("TEST", {})["NAME"] = str(Path(tempfile.gettempdir()) / name)
 
 
 @pytest.fixture(autouse=True)

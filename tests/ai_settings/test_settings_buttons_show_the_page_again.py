@@ -17,7 +17,7 @@ from tests.support.settings_page import URL, form_data, open_form
 
 pytestmark = pytest.mark.django_db
 
-STORED_KEY = "sk-" "stored-Kk1Ee2Yy3Ss4Tt5"
+STORED_KEY = "sk-" + "stored-Kk1Ee2Yy3Ss4Tt5"
 
 
 @pytest.fixture

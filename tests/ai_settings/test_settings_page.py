@@ -20,10 +20,10 @@ from tests.support.settings_page import URL, form_data, open_form, raw_column
 
 pytestmark = pytest.mark.django_db
 
-OPENAI_KEY = "sk-" "proj-Qz7Xw9Lm2Rt5Vb8Nc1Hd4K"
-ANTHROPIC_KEY = "sk-ant-" "api03-Pp3Oo9Ii8Uu7Yy6Tt5Rr"
-GOOGLE_KEY = "AIza" "SyGg4Hh5Jj6Kk7Ll8Zz9Xx0Cc"
-COMPAT_KEY = "msk-" "Ww2Ee3Rr4Tt5Yy6Uu7Ii"
+OPENAI_KEY = "sk-" + "proj-Qz7Xw9Lm2Rt5Vb8Nc1Hd4K"
+ANTHROPIC_KEY = "sk-ant-" + "api03-Pp3Oo9Ii8Uu7Yy6Tt5Rr"
+GOOGLE_KEY = "AIza" + "SyGg4Hh5Jj6Kk7Ll8Zz9Xx0Cc"
+COMPAT_KEY = "msk-" + "Ww2Ee3Rr4Tt5Yy6Uu7Ii"
 HEADER_SECRET = "Bearer hdr-Aa1Ss2Dd3Ff4Gg5Hh6"
 
 
@@ -177,10 +177,10 @@ def test_new_key_replaces_the_stored_key(admin_client):
     row.google_api_key = GOOGLE_KEY
     row.save()
     form = open_form(admin_client)
-    form.set("google-api_key", "AIza" "SyNEW-Mm1Nn2Bb3Vv4Cc5")
+    form.set("google-api_key", "AIza" + "SyNEW-Mm1Nn2Bb3Vv4Cc5")
     save(admin_client, form)
     row.refresh_from_db()
-    assert row.google_api_key == "AIza" "SyNEW-Mm1Nn2Bb3Vv4Cc5"
+    assert row.google_api_key == "AIza" + "SyNEW-Mm1Nn2Bb3Vv4Cc5"
 
 
 def test_new_key_and_remove_together_is_an_error(admin_client):
@@ -188,18 +188,18 @@ def test_new_key_and_remove_together_is_an_error(admin_client):
     row.openai_api_key = OPENAI_KEY
     row.save()
     form = open_form(admin_client)
-    form.set("openai-api_key", "sk-" "other-key-Zz0Yy9Xx8")
+    form.set("openai-api_key", "sk-" + "other-key-Zz0Yy9Xx8")
     form.set("openai-api_key_remove", "on")
     response = save(admin_client, form, 400)
     assert "Either enter a new key or tick Remove, not both." in response.text
-    assert_secret_absent(response.text, "sk-" "other-key-Zz0Yy9Xx8")
+    assert_secret_absent(response.text, "sk-" + "other-key-Zz0Yy9Xx8")
     row.refresh_from_db()
     assert row.openai_api_key == OPENAI_KEY
 
 
 def test_short_keys_show_only_that_they_are_set(admin_client):
     row = AISettings.load()
-    row.openai_api_key = "sk-" "Q7zW"
+    row.openai_api_key = "sk-" + "Q7zW"
     row.save()
     html = admin_client.get(URL).text
     assert 'id="id_openai-api_key_status">\n    Set\n' in html

@@ -16,8 +16,8 @@ from tests.support.settings_page import URL, form_data, open_form
 pytestmark = pytest.mark.django_db
 
 TEST_URL = "/settings/ai/test-connection/"
-TYPED_KEY = "sk-" "typed-Tt1Yy2Pp3Ee4Dd5"
-STORED_KEY = "sk-" "stored-Ss1Tt2Oo3Rr4Ee5"
+TYPED_KEY = "sk-" + "typed-Tt1Yy2Pp3Ee4Dd5"
+STORED_KEY = "sk-" + "stored-Ss1Tt2Oo3Rr4Ee5"
 FAKES = {"openai": "fake_openai", "anthropic": "fake_anthropic", "google": "fake_gemini"}
 
 
@@ -180,7 +180,7 @@ def test_without_javascript_the_result_appears_in_the_page(admin_client, setting
 
 # -- stored secrets go only where they were saved ------------------------------------------------
 
-STORED_HEADER = "org-" "Stored1Hh2Ee3Aa4Dd5"
+STORED_HEADER = "org-" + "Stored1Hh2Ee3Aa4Dd5"
 
 
 def _stored_gateway(fake) -> CompatibleProvider:
@@ -219,13 +219,13 @@ def test_secrets_typed_on_the_page_are_sent_to_a_changed_base_url(admin_client, 
     form = open_form(admin_client)
     form.set("providers-0-base_url", _elsewhere(fake_openai))
     form.set("providers-0-api_key", TYPED_KEY)
-    form.set("providers-0-headers-0-value", "org-" "Typed9Zz8Yy7Xx6")
+    form.set("providers-0-headers-0-value", "org-" + "Typed9Zz8Yy7Xx6")
 
     html = unescape(press_test_connection(admin_client, form, "providers-0").text)
 
     request = fake_openai.requests[-1]
     assert fake_openai.api_key_of(request) == TYPED_KEY
-    assert request.headers["x-org"] == "org-" "Typed9Zz8Yy7Xx6"
+    assert request.headers["x-org"] == "org-" + "Typed9Zz8Yy7Xx6"
     assert "Connected: 3 models available." in html
     assert "The Base URL differs" not in html
 
@@ -382,8 +382,8 @@ ECHOES = [
 
 
 # Keys of no known shape (not sk-…, AIza…): only the redaction of their runs can hide them.
-UNSHAPED_TYPED_KEY = "typed-" "Relay1Aa2Bb3Cc4Dd5Ee6"
-UNSHAPED_STORED_KEY = "vault-" "Relay9Zz8Yy7Xx6Ww5Vv4"
+UNSHAPED_TYPED_KEY = "typed-" + "Relay1Aa2Bb3Cc4Dd5Ee6"
+UNSHAPED_STORED_KEY = "vault-" + "Relay9Zz8Yy7Xx6Ww5Vv4"
 
 
 def _runs(secret: str) -> list[str]:

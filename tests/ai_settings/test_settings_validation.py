@@ -13,7 +13,7 @@ from tests.support.settings_page import URL, form_data, open_form
 
 pytestmark = pytest.mark.django_db
 
-VALID_NEW_KEY = "sk-" "valid-Hh3Jj4Kk5Ll6Mm7Nn8"
+VALID_NEW_KEY = "sk-" + "valid-Hh3Jj4Kk5Ll6Mm7Nn8"
 LONG_ID = "m" * 201
 
 

@@ -25,9 +25,7 @@ async def _signed_in(middleware: str, user):
     return client
 
 
-async def test_an_async_chat_view_is_not_found_while_ai_is_disabled(
-    settings, app_user, middleware
-):
+async def test_an_async_chat_view_is_not_found_while_ai_is_disabled(settings, app_user, middleware):
     settings.AI_ENABLED = False
     client = await _signed_in(middleware, app_user)
 
@@ -50,9 +48,7 @@ async def test_an_async_chat_view_sends_anonymous_visitors_to_the_login_page(mid
     assert fragment["HX-Redirect"] == reverse("login")
 
 
-async def test_an_async_chat_view_refuses_an_account_without_app_access(
-    api_only_user, middleware
-):
+async def test_an_async_chat_view_refuses_an_account_without_app_access(api_only_user, middleware):
     client = await _signed_in(middleware, api_only_user)
 
     response = await client.post(reverse("assistant:retry"), {"message": "1"})

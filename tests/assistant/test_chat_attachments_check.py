@@ -29,7 +29,7 @@ def test_content_type_comes_from_the_bytes(data, expected):
 
 
 @pytest.mark.parametrize(
-    "name,data",
+    ("name", "data"),
     [("photo.png", PNG), ("photo.JPG", JPEG), ("anim.gif", GIF), ("pic.webp", WEBP),
      ("paper.pdf", PDF), ("notes.txt", b"plain notes"), ("table.csv", b"a,b\n1,2\n")],
 )  # fmt: skip
@@ -40,12 +40,12 @@ def test_supported_files_are_accepted(name, data):
 
 
 def test_a_program_renamed_to_png_is_refused():
-    with pytest.raises(AttachmentRefused, match="evil.png cannot be attached"):
+    with pytest.raises(AttachmentRefused, match=r"evil\.png cannot be attached"):
         check_files([upload("evil.png", EXE)], model_supports_attachments=True, model_name="M")
 
 
 def test_a_png_named_pdf_is_refused():
-    with pytest.raises(AttachmentRefused, match="report.pdf cannot be attached"):
+    with pytest.raises(AttachmentRefused, match=r"report\.pdf cannot be attached"):
         check_files([upload("report.pdf", PNG)], model_supports_attachments=True, model_name="M")
 
 
@@ -57,7 +57,7 @@ def test_more_than_five_files_are_refused():
 
 def test_a_file_over_20_mb_is_refused():
     big = upload("big.txt", b"a" * (20 * 1024 * 1024 + 1))
-    with pytest.raises(AttachmentRefused, match="big.txt is larger than 20 MB"):
+    with pytest.raises(AttachmentRefused, match=r"big\.txt is larger than 20 MB"):
         check_files([big], model_supports_attachments=True, model_name="M")
 
 

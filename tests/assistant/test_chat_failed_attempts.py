@@ -72,9 +72,7 @@ async def test_an_answered_question_after_a_failed_one_keeps_the_whole_history(
     ]
 
 
-async def test_a_failed_answer_with_some_text_keeps_its_question(
-    client, local_model, fake_openai
-):
+async def test_a_failed_answer_with_some_text_keeps_its_question(client, local_model, fake_openai):
     fake_openai.script(
         Reply(text="The first part of an answer", chunk_size=4, drop_after=3), Reply(text="Ok.")
     )
@@ -91,9 +89,7 @@ async def test_a_failed_answer_with_some_text_keeps_its_question(
     ]
 
 
-async def test_retrying_a_failed_answer_sends_its_question_again(
-    client, local_model, fake_openai
-):
+async def test_retrying_a_failed_answer_sends_its_question_again(client, local_model, fake_openai):
     fake_openai.script(HttpError(429), Reply(text="Here it is."))
     await ask(client, local_model, "e429")
     failed = await Message.objects.aget(role="assistant")

@@ -43,14 +43,14 @@ def test_oldest_turns_go_first_when_history_is_too_long():
 
 
 def test_the_latest_turn_stays_even_when_it_alone_is_too_long():
-    messages = turn(1, 100) + [ChatMessage("user", "z" * 100_000)]
+    messages = [*turn(1, 100), ChatMessage("user", "z" * 100_000)]
     result = trim(messages, model=model(2_000, 1_000), system_prompt="S")
     assert result.messages == (messages[-1],)
     assert result.trimmed
 
 
 def test_a_long_system_prompt_leaves_less_room_for_history():
-    messages = turn(1, 2_000) + [ChatMessage("user", "now")]
+    messages = [*turn(1, 2_000), ChatMessage("user", "now")]
     roomy = trim(messages, model=model(3_000, 1_000), system_prompt="S")
     crowded = trim(messages, model=model(3_000, 1_000), system_prompt="S" * 6_000)
     assert not roomy.trimmed

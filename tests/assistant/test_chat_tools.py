@@ -46,7 +46,9 @@ async def test_a_read_only_call_runs_and_the_answer_follows_in_the_same_stream(
 ):
     await PromptCollection.objects.acreate(name="Marketing")
     fake_openai.script(
-        Reply(text="Let me look.", tool_calls=[Call("items", {"action": "read", "collection": "prompts.promptcollection"})]),
+        Reply(text="Let me look.", tool_calls=[Call("items", {
+            "action": "read", "collection": "prompts.promptcollection",
+        })]),
         Reply(text="You have one collection: Marketing."),
     )  # fmt: skip
 
@@ -75,7 +77,9 @@ async def test_a_delete_waits_for_approval_and_goes_on_after_approve(
 ):
     doomed = await PromptCollection.objects.acreate(name="Old stuff")
     fake_openai.script(
-        Reply(tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]})]),
+        Reply(tool_calls=[Call("items", {
+            "action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk],
+        })]),
         Reply(text="Deleted “Old stuff”."),
     )  # fmt: skip
 
@@ -126,7 +130,9 @@ async def test_a_paused_answer_looks_the_same_streamed_reloaded_and_after_a_deci
 ):
     doomed = await PromptCollection.objects.acreate(name="Old stuff")
     fake_openai.script(
-        Reply(text="Sure.", tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]})]),
+        Reply(text="Sure.", tool_calls=[Call("items", {
+            "action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk],
+        })]),
     )  # fmt: skip
     events = await read_events(
         await client.post("/assistant/messages/", {"message": "Delete it", "model": local_model})
@@ -150,7 +156,9 @@ async def test_a_paused_answer_looks_the_same_streamed_reloaded_and_after_a_deci
 async def test_deny_tells_the_model_and_changes_nothing(client, local_model, fake_openai):
     kept = await PromptCollection.objects.acreate(name="Keep me")
     fake_openai.script(
-        Reply(tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [kept.pk]})]),
+        Reply(tool_calls=[Call("items", {
+            "action": "delete", "collection": "prompts.promptcollection", "keys": [kept.pk],
+        })]),
         Reply(text="Understood, nothing deleted."),
     )  # fmt: skip
     await read_events(
@@ -173,7 +181,9 @@ async def test_a_new_message_instead_of_a_decision_closes_the_waiting_call(
 ):
     kept = await PromptCollection.objects.acreate(name="Keep me")
     fake_openai.script(
-        Reply(tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [kept.pk]})]),
+        Reply(tool_calls=[Call("items", {
+            "action": "delete", "collection": "prompts.promptcollection", "keys": [kept.pk],
+        })]),
         Reply(text="OK, something else then."),
     )  # fmt: skip
     await read_events(
@@ -200,7 +210,9 @@ async def test_deciding_another_users_call_is_a_404(
 ):
     doomed = await PromptCollection.objects.acreate(name="Theirs")
     fake_openai.script(
-        Reply(tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]})]),
+        Reply(tool_calls=[Call("items", {
+            "action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk],
+        })]),
     )  # fmt: skip
     await read_events(
         await client.post("/assistant/messages/", {"message": "Delete", "model": local_model})

@@ -74,7 +74,9 @@ async def test_deny_list_holds_for_a_superuser_in_the_chat(superuser, local_mode
     fake_openai.script(
         Reply(tool_calls=[Call("items", {"action": "read", "collection": "prompts.apitoken"})]),
         Reply(tool_calls=[Call("items", {"action": "read", "collection": "sessions.session"})]),
-        Reply(tool_calls=[Call("items", {"action": "read", "collection": "auth.user", "fields": ["username", "password"]})]),
+        Reply(tool_calls=[Call("items", {
+            "action": "read", "collection": "auth.user", "fields": ["username", "password"],
+        })]),
         Reply(text="Those are not available."),
     )  # fmt: skip
 
@@ -95,7 +97,9 @@ async def test_a_filter_on_an_unknown_field_is_a_clear_tool_error(
 ):
     client = await _client_for(app_user, "view_promptcollection")
     fake_openai.script(
-        Reply(tool_calls=[Call("items", {"action": "read", "collection": COLLECTION, "filter": {"colour": {"_eq": "red"}}})]),
+        Reply(tool_calls=[Call("items", {
+            "action": "read", "collection": COLLECTION, "filter": {"colour": {"_eq": "red"}},
+        })]),
         Reply(text="That field does not exist."),
     )  # fmt: skip
 

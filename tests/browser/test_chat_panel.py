@@ -27,7 +27,8 @@ def text_lengths_while_streaming(page, selector: str, until: str, timeout: float
             break
         # One read in the page: the streamed text is replaced by the final render at any moment.
         length = page.evaluate(
-            "(root, sel) => { const e = root.querySelector(sel); return e ? e.innerText.length : null; }",
+            "(root, sel) => { const e = root.querySelector(sel);"
+            " return e ? e.innerText.length : null; }",
             selector,
         )
         if length is not None and (not seen or seen[-1] != length):

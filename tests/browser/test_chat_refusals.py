@@ -156,9 +156,7 @@ def test_an_empty_rename_in_the_panel_is_refused_in_the_panel(page, app_user, fa
     assert chat.get_by_role("textbox", name="Message").is_visible()  # still the chat
 
 
-def test_a_conversation_deleted_elsewhere_is_not_opened_over_the_chat(
-    page, app_user, fake_openai
-):
+def test_a_conversation_deleted_elsewhere_is_not_opened_over_the_chat(page, app_user, fake_openai):
     add_local_provider(fake_openai)
     gone = Conversation.objects.create(user=app_user, title="Deleted in another tab")
     Message.objects.create(conversation=gone, role="user", content="Old")
@@ -195,9 +193,7 @@ def test_an_expired_form_in_the_panel_leaves_the_chat_as_it_was(page, app_user, 
     assert conversation.title == "Trip plans"
 
 
-def test_a_prompt_unpublished_meanwhile_is_refused_where_its_fields_go(
-    page, app_user, fake_openai
-):
+def test_a_prompt_unpublished_meanwhile_is_refused_where_its_fields_go(page, app_user, fake_openai):
     """A 404 of ours (a partial) is shown where it belongs, not taken for an error page."""
     add_local_provider(fake_openai)
     collection = PromptCollection.objects.create(name="Team")

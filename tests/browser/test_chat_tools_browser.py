@@ -23,7 +23,9 @@ def test_approve_a_delete_in_the_chat_and_the_answer_goes_on(page, app_user, fak
     doomed = PromptCollection.objects.create(name="Old stuff")
     add_local_provider(fake_openai)
     fake_openai.script(
-        Reply(text="I will delete it.", tool_calls=[Call("items", {"action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk]})]),
+        Reply(text="I will delete it.", tool_calls=[Call("items", {
+            "action": "delete", "collection": "prompts.promptcollection", "keys": [doomed.pk],
+        })]),
         Reply(text="Done: “Old stuff” is deleted.", chunk_size=4, delay=0.02),
     )  # fmt: skip
     log_in(page, "app-user")
@@ -45,7 +47,9 @@ def test_approve_a_delete_in_the_chat_and_the_answer_goes_on(page, app_user, fak
 def test_answer_a_question_and_the_turn_continues(page, app_user, fake_openai):
     add_local_provider(fake_openai)
     fake_openai.script(
-        Reply(tool_calls=[Call("ask_user", {"questions": [{"question": "Which colour?", "options": ["Red", "Blue"]}]})]),
+        Reply(tool_calls=[Call("ask_user", {
+            "questions": [{"question": "Which colour?", "options": ["Red", "Blue"]}],
+        })]),
         Reply(text="Blue it is."),
     )  # fmt: skip
     log_in(page, "app-user")

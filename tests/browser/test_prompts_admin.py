@@ -47,7 +47,7 @@ def test_staff_creates_a_prompt_with_variables_and_sees_its_preview(page, editor
     expect(page.get_by_text("Unclosed “{{” at line 1, column 27.")).to_be_visible()
     assert not Prompt.objects.exists()
     page.locator("#id_messages-0-text").fill("Summarize {{ record }} for {{ audience }}.")
-    page.get_by_role("button", name=re.compile("Add another message", re.I)).click()
+    page.get_by_role("button", name=re.compile("Add another message", re.IGNORECASE)).click()
     page.locator("#id_messages-1-role").select_option("assistant")
     page.locator("#id_messages-1-text").fill("Summary:")
     page.get_by_role("button", name="Save and continue editing").click()

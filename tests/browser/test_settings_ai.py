@@ -11,8 +11,8 @@ from tests.support.browser import log_in
 
 pytestmark = pytest.mark.browser
 
-OPENAI_KEY = "sk-" "proj-Br0wserQz7Xw9Lm2Rt5Vb8"
-ANTHROPIC_KEY = "sk-ant-" "api03-Br0wserPp3Oo9Ii8Uu"
+OPENAI_KEY = "sk-" + "proj-Br0wserQz7Xw9Lm2Rt5Vb8"
+ANTHROPIC_KEY = "sk-ant-" + "api03-Br0wserPp3Oo9Ii8Uu"
 COMPAT_KEY = "gw-Br0wserKk1Jj2Hh3Gg4"
 HEADER_VALUE = "team-secret-Br0wserMm5Nn6"
 

@@ -23,7 +23,11 @@ def check_deploy(**overrides: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CACHE_URL"}}
     env.update(PRODUCTION, **overrides)
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"], capture_output=True, text=True, env=env
+        [sys.executable, "manage.py", "check", "--deploy"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
 
 

@@ -153,7 +153,11 @@ def _run_check(env_overrides: dict[str, str], *args: str) -> subprocess.Complete
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CACHE_URL"}}
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "manage.py", "check", *args], capture_output=True, text=True, env=env
+        [sys.executable, "manage.py", "check", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
 
 

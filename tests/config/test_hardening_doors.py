@@ -102,9 +102,12 @@ def _expectation_failures(
                     f"{door.method} {path} as {account} ({switches}): expected {expected}, "
                     f"got {response.status_code}"
                 )
-            elif expected == doors.LOGIN and door.rule.on.get(account) == doors.LOGIN:
-                if not response["Location"].startswith(reverse("login")):
-                    yield f"{door.method} {path} as {account}: redirected to {response['Location']}"
+            elif (
+                expected == doors.LOGIN
+                and door.rule.on.get(account) == doors.LOGIN
+                and not response["Location"].startswith(reverse("login"))
+            ):
+                yield f"{door.method} {path} as {account}: redirected to {response['Location']}"
 
 
 @pytest.mark.django_db
@@ -170,11 +173,11 @@ def _admin_pages(superuser) -> list[str]:
     SettingsAuditEntry.objects.create(user=superuser, changes=[{"field": "x", "change": "set"}])
     pages = []
     for model, model_admin in admin.site._registry.items():
-        info = (model._meta.app_label, model._meta.model_name)
-        pages.append(reverse("admin:%s_%s_changelist" % info))
+        admin_name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        pages.append(reverse(f"{admin_name}_changelist"))
         first = model_admin.get_queryset(_SuperuserRequest(superuser)).first()
         assert first is not None, f"no {model.__name__} to open in admin"
-        pages.append(reverse("admin:%s_%s_change" % info, args=[first.pk]))
+        pages.append(reverse(f"{admin_name}_change", args=[first.pk]))
     return pages
 
 
@@ -226,8 +229,9 @@ async def _mcp_loop_cleanup():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("ai_enabled", "mcp_enabled"), SWITCHES)
 @pytest.mark.parametrize("account", ACCOUNTS)
+@pytest.mark.usefixtures("_mcp_loop_cleanup")
 async def test_mcp_door_answers_each_account_as_the_table_says(
-    request, settings, _mcp_loop_cleanup, account, ai_enabled, mcp_enabled
+    request, settings, account, ai_enabled, mcp_enabled
 ):
     settings.AI_ENABLED = ai_enabled
     await sync_to_async(setup.set_ai)(mcp_enabled=mcp_enabled)

@@ -294,7 +294,7 @@ json_values = st.recursive(
             children,
             max_size=4,
         )
-    ),  # fmt: skip
+    ),
     max_leaves=12,
 )
 COLLECTIONS = [
@@ -406,7 +406,7 @@ mcp_bodies = st.one_of(
                 "id": 1,
                 "method": "tools/call",
                 "params": {"name": name, "arguments": arguments},
-            }  # fmt: skip
+            }
         ),
         st.sampled_from(["items", "schema", "prompts", "system-prompt", "ask_user"]) | text,
         json_values,

@@ -209,8 +209,8 @@ def test_settings_pages_partials_and_test_connection_never_show_a_key(
     sent = [r.headers.get("x-gateway-token") for r in fakes["compat_one"].requests]
     assert HEADER_VALUE in sent, "the fake received (and echoed) the custom header"
     # A typed key is tested too, and a form with errors comes back without the typed keys.
-    form.set("openai-api_key", "sk-" "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4")
-    scan.secrets["typed OpenAI key"] = "sk-" "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4"
+    form.set("openai-api_key", "sk-" + "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4")
+    scan.secrets["typed OpenAI key"] = "sk-" + "proj-TYPEDnew9Zz8Yy7Xx6Ww5Vv4"
     response = admin_client.post(URL, form.post("test:openai"))
     scan.add("Test connection with a typed key", response.content)
     form.set("rate_limit_per_minute", "not a number")
@@ -312,12 +312,12 @@ def test_every_admin_page_and_the_error_pages_never_show_a_key(
     setup.door_objects(superuser)
     _get(admin_client, scan, reverse("admin:index"))
     for model in admin.site._registry:
-        info = (model._meta.app_label, model._meta.model_name)
-        _get(admin_client, scan, reverse("admin:%s_%s_changelist" % info))
+        admin_name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        _get(admin_client, scan, reverse(f"{admin_name}_changelist"))
         assert model._default_manager.exists(), f"no {model.__name__} to open in admin"
         for obj in model._default_manager.all()[:20]:
-            _get(admin_client, scan, reverse("admin:%s_%s_change" % info, args=[obj.pk]))
-            _get(admin_client, scan, reverse("admin:%s_%s_history" % info, args=[obj.pk]))
+            _get(admin_client, scan, reverse(f"{admin_name}_change", args=[obj.pk]))
+            _get(admin_client, scan, reverse(f"{admin_name}_history", args=[obj.pk]))
 
     # 403, 404 and 500 pages.
     forbidden = Client()
@@ -439,7 +439,7 @@ async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[s
         await call("tools/call", {"name": "prompts", "arguments": {}})
         # Bad tokens and errors.
         for bad in ("", "Bearer nope", f"Bearer {token}x"):
-            status, _, text = await setup.asgi_request(
+            _, _, text = await setup.asgi_request(
                 "POST",
                 "/mcp",
                 headers={**setup.MCP_HEADERS, "Authorization": bad},

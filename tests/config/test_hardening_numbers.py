@@ -38,11 +38,10 @@ unicode_digits = st.text(
     st.characters(whitelist_categories=("Nd", "No", "Nl")), min_size=1, max_size=4
 ).filter(lambda text: not text.isascii())
 too_big = st.integers(min_value=MAX_ID + 1, max_value=10**60).map(str)
+NOT_NUMBERS = ["³", "٣", "１", "²³", "Ⅻ", "-1", "+1", "-0", "", " ", " 1", "1 ", "\t1", "1.0",
+               "1e3", "0x1", "1_0", "\x00", "1\x00", "9" * 40, str(MAX_ID + 1)]  # fmt: skip
 not_a_number = st.one_of(
-    st.sampled_from(
-        ["³", "٣", "１", "²³", "Ⅻ", "-1", "+1", "-0", "", " ", " 1", "1 ", "\t1", "1.0",
-         "1e3", "0x1", "1_0", "\x00", "1\x00", "9" * 40, str(MAX_ID + 1)]
-    ),  # fmt: skip
+    st.sampled_from(NOT_NUMBERS),
     unicode_digits,
     too_big,
     st.integers(max_value=-1).map(str),
@@ -154,8 +153,8 @@ def objects(superuser, fake_openai) -> dict[str, Any]:
     with a compatible provider, one model and one header."""
     AISettings.load()
     provider = CompatibleProvider.objects.create(
-        name="Local", base_url=fake_openai.base_url, api_key="sk-" "local-0123456789",
-        custom_headers=json.dumps({"X-Team": "team-" "secret-value"}),
+        name="Local", base_url=fake_openai.base_url, api_key="sk-" + "local-0123456789",
+        custom_headers=json.dumps({"X-Team": "team-" + "secret-value"}),
     )  # fmt: skip
     CompatibleModel.objects.create(provider=provider, model_id="local-model")
     setup.bump()
@@ -219,9 +218,7 @@ def test_a_number_that_is_not_one_is_refused_in_place(client, objects, reader, v
 @pytest.mark.parametrize(
     "field", ["providers-TOTAL_FORMS", "providers-INITIAL_FORMS", "providers-0-models-TOTAL_FORMS"]
 )
-def test_a_row_count_that_int_would_take_is_a_form_error_on_the_page(
-    client, objects, field, count
-):
+def test_a_row_count_that_int_would_take_is_a_form_error_on_the_page(client, objects, field, count):
     before = _state()
     posted = open_form(client).post()
     posted[field] = [count]

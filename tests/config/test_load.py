@@ -111,11 +111,13 @@ class Server:
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     env = _environment(database_url)
-    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], **run)
+    run = {"cwd": ROOT, "env": env, "capture_output": True, "text": True}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], check=True, **run)
     with EchoingFake() as fake:
         seeded = subprocess.run(
-            [sys.executable, "-m", "tests.support.load_seed", fake.base_url, str(USERS)], **run
+            [sys.executable, "-m", "tests.support.load_seed", fake.base_url, str(USERS)],
+            check=True,
+            **run,
         )
         seed = json.loads(seeded.stdout.strip().splitlines()[-1])
         port = free_port()
@@ -137,7 +139,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
                     "--log-level",
                     "warning",
                     "--no-server-header",
-                ],  # fmt: skip
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=output,
@@ -241,7 +243,7 @@ def test_200_concurrent_streams_through_one_worker_complete_and_stay_apart(serve
     ttfts = [s.ttft for s in streams if s.ttft is not None]
     totals = [s.total for s in streams]
     database = "PostgreSQL" if "postgres" in os.environ.get("DATABASE_URL", "") else "SQLite"
-    print(
+    print(  # noqa: T201 (the load report; make test-load runs with -s)
         f"\nLoad: {USERS} concurrent chat streams, one uvicorn worker, {database}: "
         f"{USERS - len(failures)} complete, {len(failures)} failed.\n"
         f"  time to first token: p50 {statistics.median(ttfts) * 1000:.0f} ms, "

@@ -1,6 +1,6 @@
-"""The multi-host set-up (tests/support/balanced_servers.py) works: haproxy spreads requests over the
-two app servers in turn. The turns followed across hosts build on it once the chat uses the
-turn channel (assistant.turn_channel)."""
+"""The multi-host set-up (tests/support/balanced_servers.py) works: haproxy spreads requests
+over the two app servers in turn. The turns followed across hosts build on it once the chat
+uses the turn channel (assistant.turn_channel)."""
 
 from __future__ import annotations
 

@@ -89,98 +89,131 @@ class FakeAnthropic(FakeServer):
         def event(kind: str, **fields: Any) -> bytes:
             return sse_frame({"type": kind, **fields}, event=kind)
 
-        yield event(
-            "message_start",
-            message={
-                "id": f"msg_{next(_ids)}",
-                "type": "message",
-                "role": "assistant",
-                "content": [],
-                "model": model,
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": {
-                    "input_tokens": input_tokens,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
-                    "output_tokens": 1,
+        yield (
+            event(
+                "message_start",
+                message={
+                    "id": f"msg_{next(_ids)}",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": model,
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": input_tokens,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                        "output_tokens": 1,
+                    },
                 },
-            },
-        ), False
+            ),
+            False,
+        )
         yield event("ping"), False
         index = 0
         if reply.reasoning:
-            yield event(
-                "content_block_start",
-                index=index,
-                content_block={"type": "thinking", "thinking": "", "signature": ""},
-            ), False
+            yield (
+                event(
+                    "content_block_start",
+                    index=index,
+                    content_block={"type": "thinking", "thinking": "", "signature": ""},
+                ),
+                False,
+            )
             for piece in reply.reasoning_chunks():
-                yield event(
+                yield (
+                    event(
+                        "content_block_delta",
+                        index=index,
+                        delta={"type": "thinking_delta", "thinking": piece},
+                    ),
+                    True,
+                )
+            yield (
+                event(
                     "content_block_delta",
                     index=index,
-                    delta={"type": "thinking_delta", "thinking": piece},
-                ), True
-            yield event(
-                "content_block_delta",
-                index=index,
-                delta={"type": "signature_delta", "signature": reply.signature},
-            ), False
+                    delta={"type": "signature_delta", "signature": reply.signature},
+                ),
+                False,
+            )
             yield event("content_block_stop", index=index), False
             index += 1
         if reply.text:
-            yield event(
-                "content_block_start", index=index, content_block={"type": "text", "text": ""}
-            ), False
+            yield (
+                event(
+                    "content_block_start", index=index, content_block={"type": "text", "text": ""}
+                ),
+                False,
+            )
             for piece in reply.text_chunks():
-                yield event(
-                    "content_block_delta", index=index, delta={"type": "text_delta", "text": piece}
-                ), True
+                yield (
+                    event(
+                        "content_block_delta",
+                        index=index,
+                        delta={"type": "text_delta", "text": piece},
+                    ),
+                    True,
+                )
             yield event("content_block_stop", index=index), False
             index += 1
         for call in reply.tool_calls:
-            yield event(
-                "content_block_start",
-                index=index,
-                content_block={
-                    "type": "tool_use",
-                    "id": call.id or f"toolu_{next(_ids):04d}",
-                    "name": call.name,
-                    "input": {},
-                },
-            ), False
-            yield event(
-                "content_block_delta",
-                index=index,
-                delta={"type": "input_json_delta", "partial_json": ""},
-            ), False
-            for piece in chunks(call.arguments_json(), call.chunk_size):
-                yield event(
+            yield (
+                event(
+                    "content_block_start",
+                    index=index,
+                    content_block={
+                        "type": "tool_use",
+                        "id": call.id or f"toolu_{next(_ids):04d}",
+                        "name": call.name,
+                        "input": {},
+                    },
+                ),
+                False,
+            )
+            yield (
+                event(
                     "content_block_delta",
                     index=index,
-                    delta={"type": "input_json_delta", "partial_json": piece},
-                ), True
+                    delta={"type": "input_json_delta", "partial_json": ""},
+                ),
+                False,
+            )
+            for piece in chunks(call.arguments_json(), call.chunk_size):
+                yield (
+                    event(
+                        "content_block_delta",
+                        index=index,
+                        delta={"type": "input_json_delta", "partial_json": piece},
+                    ),
+                    True,
+                )
             yield event("content_block_stop", index=index), False
             index += 1
         if reply.stream_error:
-            yield event(
-                "error", error={"type": "overloaded_error", "message": reply.stream_error}
-            ), False
+            yield (
+                event("error", error={"type": "overloaded_error", "message": reply.stream_error}),
+                False,
+            )
             return
         stop = reply.stop_reason()
         usage: dict[str, Any] = {"output_tokens": output_tokens}
         if reasoning_tokens:
             usage["output_tokens_details"] = {"thinking_tokens": reasoning_tokens}
-        yield event(
-            "message_delta",
-            delta={"stop_reason": _STOP_REASONS.get(stop, stop), "stop_sequence": None},
-            usage=usage,
-        ), False
+        yield (
+            event(
+                "message_delta",
+                delta={"stop_reason": _STOP_REASONS.get(stop, stop), "stop_sequence": None},
+                usage=usage,
+            ),
+            False,
+        )
         yield event("message_stop"), False
 
 
 def main() -> None:
-    standalone_main(lambda port, default: FakeAnthropic(port, default), "Fake Anthropic server")
+    standalone_main(FakeAnthropic, "Fake Anthropic server")
 
 
 if __name__ == "__main__":

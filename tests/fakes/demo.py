@@ -49,9 +49,7 @@ def _text(message: dict[str, Any]) -> str:
 
 def _since_last_question(messages: list[dict[str, Any]]) -> tuple[str, list[tuple[str, Any]]]:
     """The last user message, and the (tool name, parsed result) pairs that came after it."""
-    question_at = max(
-        (i for i, m in enumerate(messages) if m.get("role") == "user"), default=None
-    )
+    question_at = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
     if question_at is None:
         return "", []
     names: dict[str, str] = {}

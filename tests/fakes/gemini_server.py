@@ -135,17 +135,26 @@ class FakeGemini(FakeServer):
                 parts.append(part)
             yield chunk(parts), True
         if reply.stream_error:
-            yield sse_frame(
-                {"error": {"code": 503, "message": reply.stream_error, "status": "UNAVAILABLE"}},
-                crlf=True,
-            ), False
+            yield (
+                sse_frame(
+                    {
+                        "error": {
+                            "code": 503,
+                            "message": reply.stream_error,
+                            "status": "UNAVAILABLE",
+                        }
+                    },
+                    crlf=True,
+                ),
+                False,
+            )
             return
         stop = reply.stop_reason()
         yield chunk([{"text": ""}], _FINISH.get(stop, stop.upper())), False
 
 
 def main() -> None:
-    standalone_main(lambda port, default: FakeGemini(port, default), "Fake Gemini server")
+    standalone_main(FakeGemini, "Fake Gemini server")
 
 
 if __name__ == "__main__":

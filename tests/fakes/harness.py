@@ -13,7 +13,7 @@ from assistant.providers import get_adapter
 from assistant.providers.base import ChatMessage, ChatRequest, ToolSpec
 from assistant.providers.events import Event
 
-API_KEY = "sk-" "test-SECRET-0123456789abcdef"
+API_KEY = "sk-" + "test-SECRET-0123456789abcdef"
 
 SEARCH = ToolSpec(
     name="search_records",

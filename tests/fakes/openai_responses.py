@@ -55,28 +55,35 @@ async def response_frames(reply: Reply, body: dict[str, Any]) -> AsyncIterator[F
         return sse_frame({"type": kind, "sequence_number": next(seq), **fields}, event=kind)
 
     yield event("response.created", response=_response(body, response_id, "in_progress", [])), False
-    yield event(
-        "response.in_progress", response=_response(body, response_id, "in_progress", [])
-    ), False
+    yield (
+        event("response.in_progress", response=_response(body, response_id, "in_progress", [])),
+        False,
+    )
 
     if reply.reasoning:
         index, item_id = len(output), f"rs_{next(_ids)}"
-        yield event(
-            "response.output_item.added",
-            output_index=index,
-            item={"id": item_id, "type": "reasoning", "summary": []},
-        ), False
+        yield (
+            event(
+                "response.output_item.added",
+                output_index=index,
+                item={"id": item_id, "type": "reasoning", "summary": []},
+            ),
+            False,
+        )
         part = {"type": "summary_text", "text": ""}
         common = {"item_id": item_id, "output_index": index, "summary_index": 0}
         yield event("response.reasoning_summary_part.added", **common, part=part), False
         for piece in reply.reasoning_chunks():
             yield event("response.reasoning_summary_text.delta", **common, delta=piece), True
         yield event("response.reasoning_summary_text.done", **common, text=reply.reasoning), False
-        yield event(
-            "response.reasoning_summary_part.done",
-            **common,
-            part={"type": "summary_text", "text": reply.reasoning},
-        ), False
+        yield (
+            event(
+                "response.reasoning_summary_part.done",
+                **common,
+                part={"type": "summary_text", "text": reply.reasoning},
+            ),
+            False,
+        )
         item: dict[str, Any] = {
             "id": item_id,
             "type": "reasoning",
@@ -89,23 +96,29 @@ async def response_frames(reply: Reply, body: dict[str, Any]) -> AsyncIterator[F
 
     if reply.text:
         index, item_id = len(output), f"msg_{next(_ids)}"
-        yield event(
-            "response.output_item.added",
-            output_index=index,
-            item={
-                "id": item_id,
-                "type": "message",
-                "status": "in_progress",
-                "role": "assistant",
-                "content": [],
-            },
-        ), False
+        yield (
+            event(
+                "response.output_item.added",
+                output_index=index,
+                item={
+                    "id": item_id,
+                    "type": "message",
+                    "status": "in_progress",
+                    "role": "assistant",
+                    "content": [],
+                },
+            ),
+            False,
+        )
         common = {"item_id": item_id, "output_index": index, "content_index": 0}
-        yield event(
-            "response.content_part.added",
-            **common,
-            part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
-        ), False
+        yield (
+            event(
+                "response.content_part.added",
+                **common,
+                part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+            ),
+            False,
+        )
         for piece in reply.text_chunks():
             yield event("response.output_text.delta", **common, delta=piece, logprobs=[]), True
         yield event("response.output_text.done", **common, text=reply.text, logprobs=[]), False
@@ -137,9 +150,15 @@ async def response_frames(reply: Reply, body: dict[str, Any]) -> AsyncIterator[F
         common = {"item_id": item_id, "output_index": index}
         for piece in chunks(arguments, call.chunk_size):
             yield event("response.function_call_arguments.delta", **common, delta=piece), True
-        yield event(
-            "response.function_call_arguments.done", **common, name=call.name, arguments=arguments
-        ), False
+        yield (
+            event(
+                "response.function_call_arguments.done",
+                **common,
+                name=call.name,
+                arguments=arguments,
+            ),
+            False,
+        )
         item = {**item, "status": "completed", "arguments": arguments}
         output.append(item)
         yield event("response.output_item.done", output_index=index, item=item), False

@@ -112,52 +112,62 @@ class FakeOpenAI(FakeServer):
             yield chunk({"content": piece}), True
         for index, call in enumerate(reply.tool_calls):
             call_id = call.id or f"call_{next(_ids)}"
-            yield chunk(
-                {
-                    "tool_calls": [
-                        {
-                            "index": index,
-                            "id": call_id,
-                            "type": "function",
-                            "function": {"name": call.name, "arguments": ""},
-                        }
-                    ]
-                }
-            ), False
+            yield (
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": call_id,
+                                "type": "function",
+                                "function": {"name": call.name, "arguments": ""},
+                            }
+                        ]
+                    }
+                ),
+                False,
+            )
             for piece in chunks(call.arguments_json(), call.chunk_size):
-                yield chunk(
-                    {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
-                ), True
+                yield (
+                    chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                    True,
+                )
         if reply.stream_error:
-            yield sse_frame(
-                {"error": {"message": reply.stream_error, "type": "server_error", "code": None}}
-            ), False
+            yield (
+                sse_frame(
+                    {"error": {"message": reply.stream_error, "type": "server_error", "code": None}}
+                ),
+                False,
+            )
             return
         yield chunk({}, reply.stop_reason()), False
         if include_usage:
             input_tokens, output_tokens, reasoning_tokens = reply.usage()
-            yield sse_frame(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "system_fingerprint": "fp_fake",
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": input_tokens,
-                        "completion_tokens": output_tokens,
-                        "total_tokens": input_tokens + output_tokens,
-                        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                        "completion_tokens_details": {
-                            "reasoning_tokens": reasoning_tokens,
-                            "audio_tokens": 0,
-                            "accepted_prediction_tokens": 0,
-                            "rejected_prediction_tokens": 0,
+            yield (
+                sse_frame(
+                    {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "system_fingerprint": "fp_fake",
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": input_tokens,
+                            "completion_tokens": output_tokens,
+                            "total_tokens": input_tokens + output_tokens,
+                            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                            "completion_tokens_details": {
+                                "reasoning_tokens": reasoning_tokens,
+                                "audio_tokens": 0,
+                                "accepted_prediction_tokens": 0,
+                                "rejected_prediction_tokens": 0,
+                            },
                         },
-                    },
-                }
-            ), False
+                    }
+                ),
+                False,
+            )
         yield b"data: [DONE]\n\n", False
 
     # -- Responses API -----------------------------------------------------------------------
@@ -178,7 +188,7 @@ class FakeOpenAI(FakeServer):
 
 def main() -> None:
     standalone_main(
-        lambda port, default: FakeOpenAI(port, default),
+        FakeOpenAI,
         "Fake OpenAI-compatible server",
         demo=demo_answer,
     )

@@ -4,6 +4,7 @@ in a background thread, the reply script, request recording and stream pacing.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -39,9 +40,10 @@ class _QuietDrops(logging.Filter):
         while exc is not None:
             if isinstance(exc, DroppedConnection):
                 return False
-            if isinstance(exc, BaseExceptionGroup):
-                if any(isinstance(e, DroppedConnection) for e in exc.exceptions):
-                    return False
+            if isinstance(exc, BaseExceptionGroup) and any(
+                isinstance(e, DroppedConnection) for e in exc.exceptions
+            ):
+                return False
             exc = exc.__cause__ or exc.__context__
         return True
 
@@ -315,7 +317,5 @@ def standalone_main(
     if getattr(args, "demo", False):
         server.responder = demo
     print(f"{description} listening on {server.base_url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass

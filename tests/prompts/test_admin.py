@@ -79,9 +79,7 @@ def test_unclosed_placeholder_in_system_prompt_is_a_field_error_with_position(
     client, editor, collection
 ):
     client.force_login(editor)
-    data = prompt_form_data(
-        collection, [], system_prompt="Line one\nWrite for {{ audience"
-    )
+    data = prompt_form_data(collection, [], system_prompt="Line one\nWrite for {{ audience")
     response = client.post(reverse("admin:prompts_prompt_add"), data)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["system_prompt"]

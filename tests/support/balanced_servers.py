@@ -90,7 +90,7 @@ class Balanced:
 
 
 def haproxy_missing_reason() -> str | None:
-    if os.path.exists(HAPROXY) or shutil.which(HAPROXY):
+    if Path(HAPROXY).exists() or shutil.which(HAPROXY):
         return None
     return f"{HAPROXY} not found (make test-load installs Debian's haproxy when run as root)"
 

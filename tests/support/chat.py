@@ -28,15 +28,15 @@ def configure(
     row = AISettings.load()
     if "openai" in fakes:
         settings.OPENAI_BASE_URL = fakes["openai"].base_url
-        row.openai_api_key = "sk-" "test-openai-0123456789"
+        row.openai_api_key = "sk-" + "test-openai-0123456789"
         row.openai_allowed_models = ["gpt-5-mini"]
     if "anthropic" in fakes:
         settings.ANTHROPIC_BASE_URL = fakes["anthropic"].base_url
-        row.anthropic_api_key = "sk-ant-" "test-0123456789"
+        row.anthropic_api_key = "sk-ant-" + "test-0123456789"
         row.anthropic_allowed_models = ["claude-haiku-4-5"]
     if "google" in fakes:
         settings.GOOGLE_BASE_URL = fakes["google"].base_url
-        row.google_api_key = "AIza" "Test0123456789abcdefghij"
+        row.google_api_key = "AIza" + "Test0123456789abcdefghij"
         row.google_allowed_models = ["gemini-2.5-flash"]
     for name, value in fields.items():
         setattr(row, name, value)
@@ -65,7 +65,7 @@ def add_local_provider(fake: Any, *, name: str = LOCAL, **model_fields: Any) -> 
     return f"compat-{provider.pk}:{model.model_id}"
 
 
-_DATA = re.compile(r"^data: ?(.*)$", re.M)
+_DATA = re.compile(r"^data: ?(.*)$", re.MULTILINE)
 
 
 async def read_events(response: Any) -> list[str]:
@@ -88,10 +88,8 @@ def parse_events(body: str) -> list[str]:
 def appended_text(events: list[str], message_id: int, kind: str = "text") -> str:
     """What the stream appended to one message's text (or reasoning), unescaped."""
     marker = f'hx-target="#message-{message_id}-{kind}" hx-swap="beforeend">'
-    pieces = []
-    for event in events:
-        if event.startswith(f"<hx-partial {marker}"):
-            pieces.append(
-                unescape(event[len("<hx-partial ") + len(marker) : -len("</hx-partial>")])
-            )
-    return "".join(pieces)
+    return "".join(
+        unescape(event[len("<hx-partial ") + len(marker) : -len("</hx-partial>")])
+        for event in events
+        if event.startswith(f"<hx-partial {marker}")
+    )

@@ -18,9 +18,9 @@ from tests.support.settings_page import URL, form_data, open_form
 # the compatible ones have no known shape, so only the redaction of their runs can hide them.
 # No label in them: any eight characters of a key in a row are redacted from provider text,
 # and a key holding "anthropic" would take "nthropic" out of "Anthropic".
-OPENAI_KEY = "sk-" "proj-LEAKopenai7Qx2Vb9Nc4Hd1Kz8Wm3Rt5"
-ANTHROPIC_KEY = "sk-ant-" "api03-LEAKsonnet3Oo9Ii8Uu7Yy6"
-GOOGLE_KEY = "AIza" "SyLEAKgoogle4Hh5Jj6Kk7Ll8Zz9Xx0"
+OPENAI_KEY = "sk-" + "proj-LEAKopenai7Qx2Vb9Nc4Hd1Kz8Wm3Rt5"
+ANTHROPIC_KEY = "sk-ant-" + "api03-LEAKsonnet3Oo9Ii8Uu7Yy6"
+GOOGLE_KEY = "AIza" + "SyLEAKgoogle4Hh5Jj6Kk7Ll8Zz9Xx0"
 COMPAT_ONE_KEY = "lmstudio-LEAKcompatone2Ee3Rr4Tt5Yy6"
 COMPAT_TWO_KEY = "mistral-LEAKcompattwo6Uu7Ii8Oo9Pp0"
 HEADER_VALUE = "gateway-LEAKheader1Ss2Dd3Ff4Gg5Hh6"
@@ -91,7 +91,7 @@ class _Collector(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.lines.append(self.format(record))
-        except Exception as error:  # a record that cannot be formatted is a finding too
+        except Exception as error:  # noqa: BLE001 (an unformattable record is a finding too)
             self.lines.append(
                 f"UNFORMATTABLE {record.name}: {error!r} {record.msg!r} {record.args!r}"
             )
@@ -152,7 +152,7 @@ def configure_through_the_page(
     and their models on Settings → AI, without JavaScript; each response is scanned."""
     form = open_form(client)
     # The rows first: typed secrets are not sent back to the browser by these round trips.
-    for index in range(2):
+    for _ in range(2):
         response = client.post(URL, form.post("add_provider:"))
         scan.add("Settings → AI after Add provider", response.text)
         form = form_data(response.text)
@@ -189,7 +189,7 @@ def configure_through_the_page(
     )
 
 
-_SSE_DATA = re.compile(r"^data: ?(.*)$", re.M)
+_SSE_DATA = re.compile(r"^data: ?(.*)$", re.MULTILINE)
 
 
 def sse_text(body: bytes) -> str:

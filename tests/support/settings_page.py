@@ -132,6 +132,6 @@ def open_form(client) -> FormData:
 def raw_column(table: str, column: str, pk: int) -> bytes:
     """The stored bytes of an encrypted column, read past the ORM."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])
+        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])  # noqa: S608
         value = cursor.fetchone()[0]
     return bytes(value)

@@ -90,11 +90,13 @@ def token(api_only_user) -> str:
 @asynccontextmanager
 async def mcp_session(server, token: str) -> AsyncIterator[ClientSession]:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=20) as http:
-        async with streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=20) as http,
+        streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 def post_initialize(server, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -158,11 +160,13 @@ async def test_without_active_collection_prompts_answer_an_error_saying_so(
 
 async def test_modern_protocol_clients_are_served_too(asgi_server, mcp_on, token):
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=20) as http:
-        async with streamable_http_client(f"{asgi_server.url}/mcp", http_client=http) as streams:
-            async with ClientSession(*streams) as session:
-                await session.discover()
-                result = await session.list_prompts()
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=20) as http,
+        streamable_http_client(f"{asgi_server.url}/mcp", http_client=http) as streams,
+        ClientSession(*streams) as session,
+    ):
+        await session.discover()
+        result = await session.list_prompts()
     assert [p.name for p in result.prompts] == ["summarize"]
 
 

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from ai_settings.current import ProviderConnection
-from assistant.errors import describe
 from ai_settings import redaction
+from ai_settings.current import ProviderConnection
+from ai_settings.redaction import redact
+from assistant.errors import describe
 from assistant.providers.errors import kind_for_status, provider_error, retry_after_seconds
 from assistant.providers.events import ProviderError
-from ai_settings.redaction import redact
 from tests.fakes.harness import Provider
 from tests.fakes.script import HttpError
 
@@ -20,7 +20,7 @@ from tests.fakes.script import HttpError
 def test_redact_removes_the_key_wherever_it_appears():
     text = "Incorrect API key provided: sk-proj-abc123XYZ789. You passed sk-proj-abc123XYZ789."
 
-    assert "abc123XYZ789" not in redact(text, ["sk-" "proj-abc123XYZ789"])
+    assert "abc123XYZ789" not in redact(text, ["sk-" + "proj-abc123XYZ789"])
 
 
 def test_redact_removes_key_query_parameters_and_bearer_tokens():
@@ -37,14 +37,14 @@ def test_redact_removes_key_query_parameters_and_bearer_tokens():
 
 def test_redact_removes_key_shaped_strings_that_are_not_ours():
     cleaned = redact(
-        "old key sk-ant-" "api03-AbCdEfGhIjKlMnOp and AIza" "SyA1234567890abcdefghijklmnop"
+        "old key sk-ant-" + "api03-AbCdEfGhIjKlMnOp and AIza" + "SyA1234567890abcdefghijklmnop"
     )
 
     assert "AbCdEfGhIjKlMnOp" not in cleaned and "AIzaSyA1234567890" not in cleaned
 
 
 def test_provider_error_message_is_readable_and_scrubbed():
-    key = "sk-" "live-123456789"
+    key = "sk-" + "live-123456789"
     detail = f"Incorrect API key provided: {key}"
 
     error = provider_error("auth", "OpenAI", detail, secrets=[key], status_code=401)
@@ -101,8 +101,8 @@ def test_tool_arguments_encoded_twice_as_a_json_string_are_still_read():
 
 # -- redaction of partial echoes ----------------------------------------------------------------
 
-KEY = "relay-" "Echo7Qx2Vb9Nc4Hd1Kz8Wm3Rt5"  # no known key shape: only its runs can hide it
-HEADER = "gw-" "EchoToken1Ss2Dd3Ff4Gg5Hh6"
+KEY = "relay-" + "Echo7Qx2Vb9Nc4Hd1Kz8Wm3Rt5"  # no known key shape: only its runs can hide it
+HEADER = "gw-" + "EchoToken1Ss2Dd3Ff4Gg5Hh6"
 
 
 def runs_of(secret: str, length: int = 8) -> list[str]:
@@ -148,7 +148,7 @@ def test_redact_replaces_an_echo_whole_with_one_marker():
 
 def test_redact_knows_every_remembered_connection_without_being_told():
     redaction.forget()
-    secret = "unshaped" "-Remembered-Value-0a1b2c"
+    secret = "unshaped" + "-Remembered-Value-0a1b2c"
     assert redact(f"echo {secret[3:-3]}") == f"echo {secret[3:-3]}"
 
     redaction.remember(

@@ -16,7 +16,7 @@ from tests.fakes.script import Call, Reply
 
 PNG = b"\x89PNG\r\n\x1a\nfake-png-bytes"
 PDF = b"%PDF-1.7 fake pdf bytes"
-NOTES = "Meeting notes: ship on Friday.".encode()
+NOTES = b"Meeting notes: ship on Friday."
 ATTACHMENTS = (
     AttachmentData("chart.png", "image/png", PNG),
     AttachmentData("report.pdf", "application/pdf", PDF),
@@ -107,7 +107,7 @@ async def test_openai_uses_responses_api_with_instructions_and_no_stored_state(o
 
 
 async def test_openai_tool_round_trip_sends_calls_and_outputs_with_reasoning_items(openai):
-    calls, body = await tool_round_trip(openai, reasoning="Search twice.")
+    _, body = await tool_round_trip(openai, reasoning="Search twice.")
 
     items = body["input"]
     types = [item.get("type") for item in items]
@@ -191,7 +191,7 @@ async def test_compatible_uses_chat_completions_with_system_message_and_usage(co
 
 
 async def test_compatible_tool_round_trip_sends_assistant_tool_calls_and_tool_messages(compatible):
-    calls, body = await tool_round_trip(compatible)
+    _, body = await tool_round_trip(compatible)
 
     messages = body["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "tool"]
@@ -273,7 +273,7 @@ async def test_anthropic_sends_system_prompt_top_level(anthropic):
 
 
 async def test_anthropic_tool_round_trip_returns_thinking_and_groups_tool_results(anthropic):
-    calls, body = await tool_round_trip(anthropic, reasoning="Search twice.")
+    _, body = await tool_round_trip(anthropic, reasoning="Search twice.")
 
     messages = body["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
@@ -358,7 +358,7 @@ async def test_google_streams_with_sse_and_system_instruction(google):
 
 
 async def test_google_tool_round_trip_returns_thought_signature_and_function_responses(google):
-    calls, body = await tool_round_trip(google, reasoning="Search twice.")
+    _, body = await tool_round_trip(google, reasoning="Search twice.")
 
     contents = body["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]

@@ -19,7 +19,7 @@ from tests.support.tools import registered, run
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "sk-" "test-SECRET-never-shown-1234"
+SECRET = "sk-" + "test-SECRET-never-shown-1234"
 HIDDEN = [
     Session,
     AISettings,
@@ -48,7 +48,7 @@ def secrets(superuser):
     )
     CompatibleModel.objects.create(provider=provider, model_id="m")
     ApiToken.objects.create(
-        user=superuser, name="laptop", token_hash=ApiToken.hash(SECRET), prefix="sk-" "test"
+        user=superuser, name="laptop", token_hash=ApiToken.hash(SECRET), prefix="sk-" + "test"
     )
     with registered(*HIDDEN):
         yield

@@ -85,7 +85,7 @@ def test_change_permission_implies_read_as_in_django_admin(django_user_model, li
 
 
 def test_schema_lists_only_collections_the_user_may_read_with_their_actions(viewer, library):
-    payload, result = run("schema", viewer, {})
+    payload, _ = run("schema", viewer, {})
     keys = {c["collection"]: c for c in payload["collections"]}
     assert set(keys) == {"prompts.prompt", "prompts.promptcollection"}
     assert keys["prompts.prompt"]["actions"] == ["read"]

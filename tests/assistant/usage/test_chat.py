@@ -201,15 +201,17 @@ def test_a_client_that_hangs_up_mid_answer_releases_the_reservation(
     fake_openai.script(Reply(text="word " * 400, chunk_size=5, delay=0.02))
     cookies, headers = browser_session(asgi_server.url, app_user)
 
-    with httpx.Client(base_url=asgi_server.url, cookies=cookies, headers=headers) as client:
-        with client.stream("POST", SEND, data={"message": "A long story", "model": model}) as r:
-            assert r.status_code == 200
-            received = ""
-            for text in r.iter_text():
-                received += text
-                if received.count("beforeend") > 10:
-                    assert UsageReservation.objects.filter(settled_at__isnull=True).exists()
-                    break  # the client hangs up here
+    with (
+        httpx.Client(base_url=asgi_server.url, cookies=cookies, headers=headers) as client,
+        client.stream("POST", SEND, data={"message": "A long story", "model": model}) as r,
+    ):
+        assert r.status_code == 200
+        received = ""
+        for text in r.iter_text():
+            received += text
+            if received.count("beforeend") > 10:
+                assert UsageReservation.objects.filter(settled_at__isnull=True).exists()
+                break  # the client hangs up here
 
     deadline = time.monotonic() + 10
     while UsageReservation.objects.filter(settled_at__isnull=True).exists():

@@ -345,7 +345,7 @@ def _admit_concurrently(user, current, model, count: int) -> list[usage.Admissio
         try:
             start.wait()
             results.append(admit(user, current, model, estimated_input_tokens=20))
-        except BaseException as error:  # surfaced by the assertion below
+        except BaseException as error:  # noqa: BLE001 (surfaced by the assertion below)
             errors.append(error)
         finally:
             connections.close_all()

@@ -80,7 +80,7 @@ async def _assert_counted_and_marked(client, manager, local_model, outcome: str)
 
 
 @pytest.mark.parametrize(
-    "reply, outcome",
+    ("reply", "outcome"),
     [
         pytest.param(Reply(text=ANSWER, chunk_size=40, report_usage=False), "ok", id="no-usage"),
         pytest.param(Reply(text=ANSWER, chunk_size=40, drop_after=6), "cut_off", id="dropped"),
@@ -121,9 +121,7 @@ async def test_a_stopped_answer_is_estimated_and_counted(
     assert row.output_tokens < token_estimates.estimate_text(ANSWER * 5)
 
 
-async def test_a_call_the_provider_refused_counts_nothing(
-    client, local_model, fake_openai, budget
-):
+async def test_a_call_the_provider_refused_counts_nothing(client, local_model, fake_openai, budget):
     """An HTTP error instead of a stream (here a bad key): the provider generated and bills
     nothing, so the row records the call with no tokens, and the budget is untouched."""
     fake_openai.script(HttpError(401, "Invalid API key."), Reply(text="Hello."))

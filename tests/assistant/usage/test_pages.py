@@ -188,10 +188,10 @@ def test_chart_is_an_accessible_svg_with_a_bar_per_day_and_provider(
 
     html = client.get(USAGE, {"period": "7"}).content.decode()
 
-    svg = re.search(r"<svg class=\"usage-chart\".*?</svg>", html, re.S).group(0)
+    svg = re.search(r"<svg class=\"usage-chart\".*?</svg>", html, re.DOTALL).group(0)
     assert 'role="img"' in svg
     assert '<title id="usage-chart-title">Tokens per day by provider</title>' in svg
-    desc = re.search(r"<desc[^>]*>(.*?)</desc>", svg, re.S).group(1)
+    desc = re.search(r"<desc[^>]*>(.*?)</desc>", svg, re.DOTALL).group(1)
     assert "Total 13,000 tokens" in desc and "Ollama: 8,000 tokens" in desc
     # Today: OpenAI and Anthropic; yesterday: OpenAI; three days ago: Ollama. The failed call
     # five days ago used no tokens and draws nothing.
@@ -299,8 +299,16 @@ async def test_estimated_calls_are_marked_on_the_page_and_in_the_csv(
 ):
     def set_up() -> None:
         ledger_row(app_user, today_at(9), input_tokens=1_000, output_tokens=500, cost="0.0063")
-        ledger_row(app_user, today_at(10), model="gpt-5-mini", input_tokens=2_000,
-                   output_tokens=40, cost="0.00058", outcome="stopped", estimated=True)
+        ledger_row(
+            app_user,
+            today_at(10),
+            model="gpt-5-mini",
+            input_tokens=2_000,
+            output_tokens=40,
+            cost="0.00058",
+            outcome="stopped",
+            estimated=True,
+        )
         ledger_row(other_app_user, today_at(11), input_tokens=300, output_tokens=200)  # fmt: skip
 
     await sync_to_async(set_up)()
@@ -309,25 +317,27 @@ async def test_estimated_calls_are_marked_on_the_page_and_in_the_csv(
     page = (await client.get(USAGE, {"period": "7"})).content.decode()
 
     about = '<span class="usage-estimated"'
-    totals = re.search(r'data-testid="usage-totals">(.*?)</dl>', page, re.S).group(1)
+    totals = re.search(r'data-testid="usage-totals">(.*?)</dl>', page, re.DOTALL).group(1)
     assert re.search(rf'data-total="tokens">{about}[^>]*>≈</span>.*?about </span>4,040<', totals)
     assert 'data-total="calls">3<' in totals  # a count of calls is exact
     assert "1 call reported no usage" in page
     # By user: app-user's figures include the estimate, other-app-user's do not.
-    by_user = re.search(r'id="usage-by-user">(.*?)</table>', page, re.S).group(1)
-    app_row, other_row = re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", by_user, re.S)
+    by_user = re.search(r'id="usage-by-user">(.*?)</table>', page, re.DOTALL).group(1)
+    app_row, other_row = re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", by_user, re.DOTALL)
     assert app_row.startswith("app-user") and about in app_row
     assert other_row.startswith("other-app-user") and about not in other_row
     # By model: only gpt-5-mini had an estimated call.
-    by_model = re.search(r'id="usage-by-model">(.*?)</table>', page, re.S).group(1)
+    by_model = re.search(r'id="usage-by-model">(.*?)</table>', page, re.DOTALL).group(1)
     marked = [row.split("<", 1)[0] for row in re.findall(
-        r'<tr>\s*<th scope="row">(.*?)</tr>', by_model, re.S) if about in row]  # fmt: skip
+        r'<tr>\s*<th scope="row">(.*?)</tr>', by_model, re.DOTALL) if about in row]  # fmt: skip
     assert marked == ["gpt-5-mini"]
 
     _, body = await _get_csv(settings_manager, {"period": "7"})
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [(r["model"], r["estimated"]) for r in rows] == [
-        ("gpt-5", ""), ("gpt-5-mini", "≈"), ("gpt-5", "")
+        ("gpt-5", ""),
+        ("gpt-5-mini", "≈"),
+        ("gpt-5", ""),
     ]
     assert sum(int(r["total_tokens"]) for r in rows) == 4_040  # the figures stay numbers
     await sync_to_async(connections.close_all)()

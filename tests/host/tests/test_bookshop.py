@@ -120,14 +120,14 @@ def test_mcp_client_reads_books_with_a_personal_token(configured, site, people):
         async with (
             httpx2.AsyncClient(headers=headers, timeout=20) as http,
             streamable_http_client(site.url + "/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
         ):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                result = await session.call_tool(
-                    "items",
-                    {"action": "read", "collection": "shop.book", "fields": ["title", "stock"]},
-                )
-                return json.loads(result.content[0].text)
+            await session.initialize()
+            result = await session.call_tool(
+                "items",
+                {"action": "read", "collection": "shop.book", "fields": ["title", "stock"]},
+            )
+            return json.loads(result.content[0].text)
 
     # Playwright's sync API keeps an event loop running in this thread: the client gets its own.
     with ThreadPoolExecutor(max_workers=1) as thread:

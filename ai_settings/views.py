@@ -36,9 +36,7 @@ DISABLED_MESSAGE = (
 
 
 def _page(data: QueryDict | None = None) -> SettingsPage:
-    return SettingsPage.build(
-        AISettings.load(), load_providers(), data, disabled=not ai_enabled()
-    )
+    return SettingsPage.build(AISettings.load(), load_providers(), data, disabled=not ai_enabled())
 
 
 def _render(

@@ -31,8 +31,7 @@ if TYPE_CHECKING:
             expression: Expression,
             connection: BaseDatabaseWrapper,
             *args: object,
-        ) -> str | None:
-            raise NotImplementedError
+        ) -> str | None: ...
 
 else:
     from fernet_fields import EncryptedTextField

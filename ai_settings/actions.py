@@ -5,7 +5,7 @@ the page is shown again, unsaved. (With JavaScript, htmx and settings.js do the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import QueryDict
 
@@ -16,6 +16,9 @@ from ai_settings.models import AISettings
 from ai_settings.page import PROVIDERS_PREFIX
 from prompts.examples import create_example_collection
 from prompts.request_numbers import whole_number
+
+if TYPE_CHECKING:
+    from prompts.users import User
 
 MODEL_ROW_DEFAULTS = {
     "context_window": catalog.CUSTOM_CONTEXT_WINDOW,
@@ -99,13 +102,13 @@ def start_from_default(data: QueryDict) -> Outcome:
     return Outcome("The default system prompt is in the field: edit it and save.")
 
 
-def generate_collection(data: QueryDict, user: Any) -> Outcome:
+def generate_collection(data: QueryDict, user: User) -> Outcome:
     collection = create_example_collection(user)
     data["prompts_collection"] = str(collection.pk)
     return Outcome(f"Created the collection “{collection}”. Save to use it.")
 
 
-def apply(data: QueryDict, action: str, user: Any) -> Outcome:
+def apply(data: QueryDict, action: str, user: User) -> Outcome:
     """Change `data` (a mutable copy of the POST) as the button `action` asks."""
     name, _, argument = action.partition(":")
     if name == "add_provider":

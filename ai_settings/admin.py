@@ -21,15 +21,19 @@ class SettingsAuditEntryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Changes")
     def summary(self, entry: SettingsAuditEntry) -> str:
-        return "; ".join(f"{c.get('field')}: {c.get('change')}" for c in entry.changes)
+        return str(entry)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: SettingsAuditEntry | None = None
+    ) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: SettingsAuditEntry | None = None
+    ) -> bool:
         return False
 
 

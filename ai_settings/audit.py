@@ -5,11 +5,14 @@ values."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
 from ai_settings.models import SettingsAuditEntry
+
+if TYPE_CHECKING:
+    from prompts.users import AnyUser
 
 RECENT_ENTRIES = 20
 
@@ -46,13 +49,13 @@ def number_change(old: int | None, new: int | None) -> str:
     return f"{show(old)} → {show(new)}"
 
 
-def record(user: Any, changes: list[dict[str, str]]) -> SettingsAuditEntry:
+def record(user: AnyUser | None, changes: list[dict[str, str]]) -> SettingsAuditEntry:
     return SettingsAuditEntry.objects.create(
-        user=user if getattr(user, "is_authenticated", False) else None, changes=changes
+        user=user if user is not None and user.is_authenticated else None, changes=changes
     )
 
 
-def record_connection_test(user: Any, provider: str, address: str, *, ok: bool) -> None:
+def record_connection_test(user: AnyUser | None, provider: str, address: str, *, ok: bool) -> None:
     """One press of Test connection. `address` must already be free of secrets."""
     outcome = "ok" if ok else "error"
     record(

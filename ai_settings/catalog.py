@@ -32,7 +32,17 @@ class CatalogModel:
     output_price: Decimal | None = None
 
 
-def _m(provider, model_id, name, context, output, attachments, reasoning, price_in, price_out):
+def _m(
+    provider: str,
+    model_id: str,
+    name: str,
+    context: int,
+    output: int,
+    attachments: bool,
+    reasoning: bool,
+    price_in: str,
+    price_out: str,
+) -> CatalogModel:
     return CatalogModel(
         provider, model_id, name, context, output, attachments, reasoning,
         Decimal(price_in), Decimal(price_out),
@@ -50,10 +60,13 @@ CATALOG: tuple[CatalogModel, ...] = (
     _m(ANTHROPIC, "claude-haiku-4-5", "Claude Haiku 4.5", 200_000, 64_000, True, True, "1", "5"),
     _m(ANTHROPIC, "claude-sonnet-4-5", "Claude Sonnet 4.5", 200_000, 64_000, True, True, "3", "15"),
     _m(ANTHROPIC, "claude-opus-4-5", "Claude Opus 4.5", 200_000, 64_000, True, True, "5", "25"),
-    _m(GOOGLE, "gemini-2.5-flash", "Gemini 2.5 Flash", 1_048_576, 65_536, True, True, "0.30", "2.50"),
+    _m(GOOGLE, "gemini-2.5-flash", "Gemini 2.5 Flash", 1_048_576, 65_536, True, True,
+       "0.30", "2.50"),
     _m(GOOGLE, "gemini-2.5-pro", "Gemini 2.5 Pro", 1_048_576, 65_536, True, True, "1.25", "10.00"),
-    _m(GOOGLE, "gemini-3-flash-preview", "Gemini 3 Flash Preview", 1_048_576, 65_536, True, True, "0.50", "3.00"),
-    _m(GOOGLE, "gemini-3-pro-preview", "Gemini 3 Pro Preview", 1_048_576, 65_536, True, True, "2.00", "12.00"),
+    _m(GOOGLE, "gemini-3-flash-preview", "Gemini 3 Flash Preview", 1_048_576, 65_536, True, True,
+       "0.50", "3.00"),
+    _m(GOOGLE, "gemini-3-pro-preview", "Gemini 3 Pro Preview", 1_048_576, 65_536, True, True,
+       "2.00", "12.00"),
 )  # fmt: skip
 
 _BY_PROVIDER_AND_ID = {(m.provider, m.model_id): m for m in CATALOG}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
@@ -11,10 +15,12 @@ from ai_settings.rotation import count_undecryptable
 
 
 @register(Tags.security, deploy=False)
-def check_production_secrets(app_configs, **kwargs):
+def check_production_secrets(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
     if settings.DEBUG:
         return []
-    errors = []
+    errors: list[CheckMessage] = []
     try:
         secret_key = settings.SECRET_KEY
     except ImproperlyConfigured:  # Django refuses to hand out an empty SECRET_KEY
@@ -41,9 +47,9 @@ def check_production_secrets(app_configs, **kwargs):
 
 
 @register(Tags.security)
-def check_fernet_keys(app_configs, **kwargs):
+def check_fernet_keys(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     keys = list(getattr(settings, "FERNET_KEYS", None) or [])
-    problems = []
+    problems: list[CheckMessage] = []
     if any(not str(key).strip() for key in keys):
         problems.append(
             Error(
@@ -65,7 +71,11 @@ def check_fernet_keys(app_configs, **kwargs):
 
 
 @register(Tags.database)
-def check_secrets_decryptable(app_configs, databases=None, **kwargs):
+def check_secrets_decryptable(
+    app_configs: Sequence[AppConfig] | None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
     """Run by `manage.py check --database default` (and migrate): secrets a lost key left
     unreadable."""
     if not databases or "default" not in databases:

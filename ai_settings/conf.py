@@ -34,6 +34,16 @@ DEFAULTS: dict[str, Any] = {
 
 
 class AppSettings:
+    # Each setting's type, for the type checker: the values are read by __getattr__.
+    AI_ENABLED: bool
+    OPENAI_BASE_URL: str | None
+    ANTHROPIC_BASE_URL: str | None
+    GOOGLE_BASE_URL: str | None
+    PROVIDER_CONNECT_TIMEOUT: float
+    PROVIDER_IDLE_TIMEOUT: float
+    TURN_CHANNEL_RETENTION: float
+    TURN_CHANNEL_MAX_EVENTS: int
+
     def __init__(self, defaults: dict[str, Any]) -> None:
         self._defaults = defaults
         self._cache: dict[str, Any] = {}

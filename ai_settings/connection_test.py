@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -18,6 +18,11 @@ from ai_settings.current import ProviderConnection, aget_current, provider_conne
 from ai_settings.fields import UNDECRYPTABLE, usable_secret
 from ai_settings.forms import BUILTIN_KINDS, KEY_LABELS, validate_base_url, validate_secret_text
 from ai_settings.page import ProviderBlock, SettingsPage
+
+if TYPE_CHECKING:
+    from django.forms import BoundField
+
+    from prompts.users import User
 
 TIMEOUT_SECONDS = 10
 BASE_URL_CHANGED = (
@@ -50,7 +55,7 @@ class Plan:
     notice: str = ""
 
 
-def _typed(bound) -> str:
+def _typed(bound: BoundField) -> str:
     return str(bound.value() or "").strip()
 
 
@@ -170,7 +175,7 @@ def register_model_lister(lister: ModelLister) -> None:
     _model_lister = lister
 
 
-async def run(page: SettingsPage, target: str, user: Any) -> ConnectionResult:
+async def run(page: SettingsPage, target: str, user: User) -> ConnectionResult:
     if _model_lister is None:
         raise ImproperlyConfigured("Test connection needs the assistant app in INSTALLED_APPS.")
     found = plan(page, target)
@@ -199,7 +204,5 @@ async def run(page: SettingsPage, target: str, user: Any) -> ConnectionResult:
     else:
         result = replace(result, ok=True, models=tuple(model_ids))
     address = redaction.redact(_audited_address(connection.base_url, connection.label), secrets)
-    await sync_to_async(audit.record_connection_test)(
-        user, connection.label, address, ok=result.ok
-    )
+    await sync_to_async(audit.record_connection_test)(user, connection.label, address, ok=result.ok)
     return result

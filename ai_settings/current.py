@@ -39,7 +39,8 @@ class ProviderConnection:
 @dataclass(frozen=True)
 class CurrentSettings:
     version: int
-    saved_at: object  # with version, identifies one saved state (a restored database reuses versions)
+    # With version, identifies one saved state (a restored database reuses versions).
+    saved_at: object
     custom_system_prompt: str
     mcp_enabled: bool
     mcp_allow_deletes: bool
@@ -128,24 +129,24 @@ def _build(row: AISettings) -> CurrentSettings:
         )
         provider_key = connection.key
         connections[provider_key] = connection
-        for model in provider.models.all():
-            models.append(
-                AvailableModel(
-                    key=catalog.make_key(provider_key, model.model_id),
-                    provider_kind=catalog.COMPATIBLE,
-                    provider_key=provider_key,
-                    provider_label=provider.name,
-                    model_id=model.model_id,
-                    display_name=model.display_name or model.model_id,
-                    context_window=model.context_window,
-                    max_output=model.max_output,
-                    supports_attachments=model.supports_attachments,
-                    supports_reasoning=model.supports_reasoning,
-                    provider_options=dict(model.provider_options or {}),
-                    input_price=model.input_price,
-                    output_price=model.output_price,
-                )
+        models.extend(
+            AvailableModel(
+                key=catalog.make_key(provider_key, model.model_id),
+                provider_kind=catalog.COMPATIBLE,
+                provider_key=provider_key,
+                provider_label=provider.name,
+                model_id=model.model_id,
+                display_name=model.display_name or model.model_id,
+                context_window=model.context_window,
+                max_output=model.max_output,
+                supports_attachments=model.supports_attachments,
+                supports_reasoning=model.supports_reasoning,
+                provider_options=dict(model.provider_options or {}),
+                input_price=model.input_price,
+                output_price=model.output_price,
             )
+            for model in provider.models.all()
+        )
     return CurrentSettings(
         version=row.version,
         saved_at=row.updated_at,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from django import forms
@@ -19,6 +20,9 @@ from ai_settings import catalog, presets
 from ai_settings.models import AISettings
 from prompts.models import PromptCollection
 from prompts.request_numbers import WholeNumberField, whole_number
+
+if TYPE_CHECKING:
+    from django.forms.renderers import BaseRenderer
 
 BUILTIN_KINDS = (catalog.OPENAI, catalog.ANTHROPIC, catalog.GOOGLE)
 KEY_LABELS = {
@@ -80,7 +84,7 @@ def validate_base_url(value: str) -> None:
 class SecretInput(forms.PasswordInput):
     """A password input that never renders a value."""
 
-    def __init__(self, attrs: dict | None = None) -> None:
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         base = {"autocomplete": "new-password", "spellcheck": "false"}
         super().__init__(attrs={**base, **(attrs or {})}, render_value=False)
 
@@ -96,7 +100,9 @@ def secret_field(label: str, help_text: str = "") -> forms.CharField:
     )
 
 
-def positive_integer_field(label: str, initial: int | None, required: bool = True):
+def positive_integer_field(
+    label: str, initial: int | None, required: bool = True
+) -> WholeNumberField:
     return WholeNumberField(
         label=label,
         initial=initial,
@@ -117,7 +123,7 @@ class ModelIdsField(forms.MultipleChoiceField):
 
     widget = forms.CheckboxSelectMultiple
 
-    def to_python(self, value) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:
         return [item for item in super().to_python(value) if item]
 
     def valid_value(self, value: str) -> bool:
@@ -128,15 +134,15 @@ class ModelIdsField(forms.MultipleChoiceField):
         _validate_each(value)
 
 
-class ModelIdListField(forms.CharField):
+class ModelIdListField(forms.Field):
     """Model IDs typed as a comma- or newline-separated list (the page without JavaScript)."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}))
         super().__init__(**kwargs)
 
-    def to_python(self, value) -> list[str]:
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> list[str]:
+        text = "" if value in self.empty_values else str(value)
         return [part.strip() for part in LIST_SEPARATORS.split(text) if part.strip()]
 
     def validate(self, value: list[str]) -> None:
@@ -204,7 +210,9 @@ class AISettingsForm(forms.Form):
     rate_limit_per_minute = positive_integer_field("Messages per minute per user", 20)
     daily_token_budget = positive_integer_field("Daily token budget per user", None, False)
 
-    def __init__(self, data=None, *, row: AISettings, **kwargs) -> None:
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, row: AISettings, **kwargs: Any
+    ) -> None:
         initial = {
             "version": row.version,
             "custom_system_prompt": row.custom_system_prompt,
@@ -236,17 +244,27 @@ class BuiltinProviderForm(forms.Form):
         help_text="Separate several with commas or new lines.",
     )
 
-    def __init__(self, data=None, *, kind: str, row: AISettings, **kwargs) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        kind: str,
+        row: AISettings,
+        **kwargs: Any,
+    ) -> None:
         stored = row.allowed_models_for(kind)
         initial = {"allowed_models": stored, **kwargs.pop("initial", {})}
         super().__init__(data, prefix=kind, initial=initial, **kwargs)
         self.kind = kind
         self.fields["api_key"].label = KEY_LABELS[kind]
         shown = self["allowed_models"].data if data is not None else initial["allowed_models"]
-        self.fields["allowed_models"].choices = model_choices(kind, stored + list(shown or []))
+        allowed = self.fields["allowed_models"]
+        assert isinstance(allowed, ModelIdsField)
+        allowed.choices = model_choices(kind, stored + list(shown or []))
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("api_key") and cleaned.get("api_key_remove"):
             self.add_error("api_key_remove", "Either enter a new key or tick Remove, not both.")
         return cleaned
@@ -287,8 +305,9 @@ class CompatibleProviderForm(forms.Form):
         slug = self.cleaned_data["preset"]
         return slug if slug in presets.BY_SLUG else ""
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("api_key") and cleaned.get("api_key_remove"):
             self.add_error("api_key_remove", "Either enter a new key or tick Remove, not both.")
         return cleaned
@@ -305,7 +324,7 @@ class HeaderForm(forms.Form):
     value = forms.CharField(label="Value", required=False, strip=False, widget=SecretInput())
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
+        name: str = self.cleaned_data["name"]
         if not HEADER_NAME.match(name):
             raise ValidationError(
                 "“%(name)s” is not a valid header name: use letters, digits and - _ . ! # $ %% "
@@ -316,7 +335,7 @@ class HeaderForm(forms.Form):
         return name
 
     def clean_value(self) -> str:
-        value = self.cleaned_data["value"]
+        value: str = self.cleaned_data["value"]
         # Messages never echo the value: header values are often credentials.
         if "\r" in value or "\n" in value:
             raise ValidationError("Header values cannot contain line breaks (CR or LF).")
@@ -324,8 +343,9 @@ class HeaderForm(forms.Form):
             raise ValidationError("Header values must be plain text (printable ASCII characters).")
         return value.strip()
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if "value" in cleaned and not cleaned["value"] and not cleaned.get("original_name"):
             self.add_error("value", "Enter a value for this header.")
         return cleaned
@@ -338,7 +358,14 @@ class RemovableFormSet(forms.BaseFormSet):
     `stored_rows` of them are its initial forms, the rest extra forms (new rows, as posted).
     """
 
-    def __init__(self, *args, stored_rows: int | None = None, **kwargs) -> None:
+    if TYPE_CHECKING:
+        # Django's, left out by django-stubs: the renderer the formset's forms get, and the
+        # test for a row marked for deletion that Django's documentation uses in clean().
+        renderer: BaseRenderer
+
+        def _should_delete_form(self, form: forms.Form) -> bool: ...
+
+    def __init__(self, *args: Any, stored_rows: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stored_rows = stored_rows
         if stored_rows is not None:
@@ -434,7 +461,7 @@ class CompatibleModelForm(forms.Form):
         decimal_places=4,
     )
 
-    def clean_provider_options(self) -> dict:
+    def clean_provider_options(self) -> dict[str, Any]:
         text = self.cleaned_data["provider_options"].strip()
         if not text:
             return {}
@@ -461,8 +488,9 @@ class CompatibleModelForm(forms.Form):
             )
         return value
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         context, output = cleaned.get("context_window"), cleaned.get("max_output")
         if context and output and output > context:
             self.add_error("max_output", "Max Output cannot be larger than the Context Window.")
@@ -500,12 +528,16 @@ class BaseProviderFormSet(RemovableFormSet):
 MAX_PROVIDERS, MAX_MODEL_ROWS, MAX_HEADER_ROWS = 50, 200, 50
 
 
-def _capped_formset(form: type[forms.Form], base: type[forms.BaseFormSet], cap: int):
+_Rows = TypeVar("_Rows", bound=RemovableFormSet)
+
+
+def _capped_formset(form: type[forms.Form], base: type[_Rows], cap: int) -> type[_Rows]:
     """A formset that refuses more than `cap` rows (also a forged TOTAL_FORMS)."""
-    return forms.formset_factory(
+    formset = forms.formset_factory(
         form, formset=base, extra=0, can_delete=True, max_num=cap, absolute_max=cap,
         validate_max=True,
     )  # fmt: skip
+    return cast("type[_Rows]", formset)  # a subclass of `base`, which the stubs do not say
 
 
 ProviderFormSet = _capped_formset(CompatibleProviderForm, BaseProviderFormSet, MAX_PROVIDERS)

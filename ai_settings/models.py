@@ -13,7 +13,6 @@ from django.db import models
 from ai_settings import catalog
 from ai_settings.fields import UNDECRYPTABLE, SecretField
 
-
 # The columns of each built-in provider, by kind: the one place that names them.
 API_KEY_FIELDS = {
     catalog.OPENAI: "openai_api_key",
@@ -83,7 +82,8 @@ class AISettings(models.Model):
 
     def api_key_for(self, kind: str) -> str:
         """A built-in provider's stored key (UNDECRYPTABLE when no key decrypts it)."""
-        return getattr(self, API_KEY_FIELDS[kind])
+        key: str = getattr(self, API_KEY_FIELDS[kind])
+        return key
 
     def allowed_models_for(self, kind: str) -> list[str]:
         return list(getattr(self, ALLOWED_MODELS_FIELDS[kind]) or [])
@@ -115,7 +115,9 @@ class CompatibleProvider(models.Model):
 
 
 class CompatibleModel(models.Model):
-    provider = models.ForeignKey(CompatibleProvider, on_delete=models.CASCADE, related_name="models")
+    provider = models.ForeignKey(
+        CompatibleProvider, on_delete=models.CASCADE, related_name="models"
+    )
     model_id = models.CharField("Model ID", max_length=200)
     display_name = models.CharField("Display Name", max_length=200, blank=True, default="")
     context_window = models.PositiveIntegerField(
@@ -138,7 +140,9 @@ class CompatibleModel(models.Model):
     class Meta:
         ordering = ["position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "model_id"], name="unique_model_per_provider")
+            models.UniqueConstraint(
+                fields=["provider", "model_id"], name="unique_model_per_provider"
+            )
         ]
 
     def __str__(self) -> str:
@@ -152,12 +156,16 @@ class SettingsAuditEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    # [{"field": "OpenAI API Key", "change": "set"}, {"field": "Custom System Prompt", "change": "changed"}]
+    # [{"field": "OpenAI API Key", "change": "set"},
+    #  {"field": "Custom System Prompt", "change": "changed"}]
     changes = models.JSONField(default=list)
 
     class Meta:
         ordering = ["-changed_at", "-id"]
         verbose_name_plural = "settings audit entries"
+
+    def __str__(self) -> str:
+        return "; ".join(f"{c.get('field')}: {c.get('change')}" for c in self.changes)
 
 
 class GroupAIPolicy(models.Model):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django import forms
 from django.forms import BoundField
@@ -24,8 +26,11 @@ from ai_settings.forms import (
     RemovableFormSet,
 )
 from ai_settings.masking import SecretStatus, secret_status
-from ai_settings.models import AISettings, CompatibleProvider
+from ai_settings.models import AISettings, CompatibleModel, CompatibleProvider
 from prompts.request_numbers import whole_number
+
+if TYPE_CHECKING:
+    from ai_settings.connection_test import ConnectionResult
 
 PROVIDERS_PREFIX = "providers"
 MODELS_PREFIX = re.compile(r"^providers-\d+-models$")
@@ -36,7 +41,7 @@ def load_providers() -> list[CompatibleProvider]:
     return list(CompatibleProvider.objects.prefetch_related("models"))
 
 
-def model_initial(model) -> dict:
+def model_initial(model: CompatibleModel) -> dict[str, Any]:
     return {
         "id": model.pk,
         "model_id": model.model_id,
@@ -56,9 +61,11 @@ def _disable(form: forms.Form) -> None:
         field.disabled = True
 
 
-def new_row(formset: forms.BaseFormSet, index: int, initial: dict | None = None) -> forms.Form:
+def new_row(
+    formset: RemovableFormSet, index: int, initial: dict[str, Any] | None = None
+) -> forms.Form:
     """An unbound extra row at `index`, for a row added in place (htmx)."""
-    form = formset.form(
+    form: forms.Form = formset.form(
         prefix=formset.add_prefix(index),
         initial=initial or {},
         empty_permitted=True,
@@ -90,7 +97,7 @@ class ModelChoice:
 class BuiltinProvider:
     form: BuiltinProviderForm
     status: SecretStatus  # of the stored key
-    test_result: object = None  # a connection_test.ConnectionResult to show, if any
+    test_result: ConnectionResult | None = None  # to show, if any
 
     @property
     def kind(self) -> str:
@@ -139,14 +146,16 @@ class HeaderRow:
 class ProviderBlock:
     index: int
     form: CompatibleProviderForm
-    models: forms.BaseFormSet
-    headers: forms.BaseFormSet
+    models: RemovableFormSet
+    headers: RemovableFormSet
     stored: CompatibleProvider | None
-    test_result: object = None  # a connection_test.ConnectionResult to show, if any
+    test_result: ConnectionResult | None = None  # to show, if any
 
     @property
     def prefix(self) -> str:
-        return self.form.prefix
+        prefix = self.form.prefix
+        assert prefix is not None  # a formset's form always has one
+        return prefix
 
     @property
     def target(self) -> str:
@@ -205,14 +214,21 @@ class ProviderBlock:
         )
 
 
-def models_formset(prefix: str, data=None, stored: CompatibleProvider | None = None, extra=0):
+def models_formset(
+    prefix: str,
+    data: Mapping[str, Any] | None = None,
+    stored: CompatibleProvider | None = None,
+    extra: int = 0,
+) -> RemovableFormSet:
     initial = [model_initial(m) for m in stored.models.all()] if stored else []
     formset = ModelRowFormSet(data, prefix=f"{prefix}-models", initial=initial)
     formset.extra = extra
     return formset
 
 
-def headers_formset(prefix: str, data=None, stored: CompatibleProvider | None = None):
+def headers_formset(
+    prefix: str, data: Mapping[str, Any] | None = None, stored: CompatibleProvider | None = None
+) -> RemovableFormSet:
     headers = (stored.header_values() if stored else None) or {}
     initial = [{"original_name": name, "name": name} for name in headers]
     return HeaderFormSet(data, prefix=f"{prefix}-headers", initial=initial)
@@ -226,21 +242,26 @@ def new_block(index: int, preset: presets.Preset) -> ProviderBlock:
         index,
         {"name": preset.name, "base_url": preset.base_url, "preset": preset.slug},
     )
+    assert isinstance(form, CompatibleProviderForm)
+    prefix = formset.add_prefix(index)
     return ProviderBlock(
         index,
         form,
-        models_formset(form.prefix, extra=1),
-        headers_formset(form.prefix),
+        models_formset(prefix, extra=1),
+        headers_formset(prefix),
         None,
     )
 
 
-def posted_values(form: forms.Form) -> dict:
+def posted_values(form: forms.Form) -> dict[str, Any]:
     """What a bound form's fields hold as posted, as the initial values of an unbound form."""
     return {name: form[name].data for name in form.fields}
 
 
-def unbound_copy(formset: RemovableFormSet) -> RemovableFormSet:
+_Rows = TypeVar("_Rows", bound=RemovableFormSet)
+
+
+def unbound_copy(formset: _Rows) -> _Rows:
     """A bound formset as an unbound one with the same rows, holding the posted values; rows
     that were new when posted stay new."""
     rows = [posted_values(form) for form in formset.forms]
@@ -251,7 +272,7 @@ def unbound_copy(formset: RemovableFormSet) -> RemovableFormSet:
     )
 
 
-def _typed_secrets(data) -> bool:
+def _typed_secrets(data: Mapping[str, Any] | None) -> bool:
     """Whether a POST carried a key or header value (inputs never render it back)."""
     if data is None:
         return False
@@ -289,7 +310,7 @@ class SettingsPage:
         cls,
         row: AISettings,
         providers: list[CompatibleProvider],
-        data=None,
+        data: Mapping[str, Any] | None = None,
         *,
         disabled: bool = False,
     ) -> SettingsPage:
@@ -300,10 +321,12 @@ class SettingsPage:
         )
         blocks = []
         for index, form in enumerate(provider_formset.forms):
+            stored: CompatibleProvider | None
             if data is None:
                 stored = providers[index]
             else:
-                stored = by_pk.get(posted_id(form))  # type: ignore[arg-type]
+                pk = posted_id(form)
+                stored = by_pk.get(pk) if pk is not None else None
             blocks.append(
                 ProviderBlock(
                     index,

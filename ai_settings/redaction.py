@@ -21,7 +21,10 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ai_settings.current import CurrentSettings, ProviderConnection
 
 REDACTED = "[redacted]"
 # The shortest echo that counts as a leak, and the shortest value treated as a secret
@@ -72,7 +75,7 @@ def _index(secrets: frozenset[str]) -> _Index:
     return _Index(_slices(secrets, MIN_RUN), _slices(secrets, QUARTER))
 
 
-_QUARTERS = re.compile(f".{{{QUARTER}}}", re.S)  # the aligned slices, cut in C
+_QUARTERS = re.compile(f".{{{QUARTER}}}", re.DOTALL)  # the aligned slices, cut in C
 
 
 def _matching_windows(text: str, index: _Index) -> list[int]:
@@ -86,9 +89,12 @@ def _matching_windows(text: str, index: _Index) -> list[int]:
         if quarter not in index.quarters:
             continue
         at = number * QUARTER
-        for start in range(max(at - QUARTER, starts[-1] + 1 if starts else 0), min(at, last) + 1):
-            if text[start : start + MIN_RUN] in index.windows:
-                starts.append(start)
+        first = max(at - QUARTER, starts[-1] + 1 if starts else 0)
+        starts.extend(
+            start
+            for start in range(first, min(at, last) + 1)
+            if text[start : start + MIN_RUN] in index.windows
+        )
     return starts
 
 
@@ -114,9 +120,9 @@ def _redact_runs(text: str, index: _Index) -> str:
     return "".join(parts)
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` without any run of MIN_RUN characters of `secrets` or of a remembered secret,
-    nor anything shaped like a key."""
+def redact(text: str, secrets: Iterable[object] = ()) -> str:
+    """`text` without any run of MIN_RUN characters of `secrets` (those that are text) or of
+    a remembered secret, nor anything shaped like a key."""
     known = _remembered
     extra = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN} - known
     if (known or extra) and len(text) >= MIN_RUN:
@@ -128,12 +134,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-def secrets_of(connection: Any) -> tuple[str, ...]:
-    """The key and header values of a connection (ai_settings.current.ProviderConnection)."""
+def secrets_of(connection: ProviderConnection) -> tuple[str, ...]:
+    """The key and header values of a connection."""
     return tuple(v for v in (connection.api_key, *connection.headers.values()) if v)
 
 
-def _learn(values: Iterable[str]) -> None:
+def _learn(values: Iterable[object]) -> None:
+    """Remember the values that are text of MIN_RUN characters or more."""
     global _remembered
     new = {v for v in values if isinstance(v, str) and len(v) >= MIN_RUN}
     with _lock:
@@ -141,12 +148,12 @@ def _learn(values: Iterable[str]) -> None:
             _remembered = _remembered | new
 
 
-def remember(connection: Any) -> None:
+def remember(connection: ProviderConnection) -> None:
     """Redact this connection's key and header values everywhere from now on."""
     _learn(secrets_of(connection))
 
 
-def remember_settings(current: Any) -> None:
+def remember_settings(current: CurrentSettings) -> None:
     """Remember every connection of a settings snapshot (once per saved state)."""
     stamp = (current.version, current.saved_at)
     if stamp in _settings_seen:

@@ -40,7 +40,7 @@ def rotate_secrets() -> RotationReport:
     report = RotationReport()
     with transaction.atomic():
         for model, fields in secret_fields():
-            for obj in model.objects.select_for_update().only("pk", *fields):
+            for obj in model._base_manager.select_for_update().only("pk", *fields):
                 updates = {}
                 for name in fields:
                     value = getattr(obj, name)
@@ -57,7 +57,7 @@ def rotate_secrets() -> RotationReport:
                     updates[name] = value
                 if updates:
                     # update() encrypts with the first key (MultiFernet encrypts with the first).
-                    model.objects.filter(pk=obj.pk).update(**updates)
+                    model._base_manager.filter(pk=obj.pk).update(**updates)
         if report.reencrypted or report.empty:
             bump_version()
     return report
@@ -67,6 +67,6 @@ def count_undecryptable() -> int:
     """How many stored secrets no key of FERNET_KEYS can decrypt."""
     count = 0
     for model, fields in secret_fields():
-        for obj in model.objects.only("pk", *fields):
+        for obj in model._base_manager.only("pk", *fields):
             count += sum(1 for name in fields if getattr(obj, name) is UNDECRYPTABLE)
     return count

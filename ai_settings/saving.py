@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import models, transaction
 
 from ai_settings import audit, catalog, presets
 from ai_settings.current import bump_version
@@ -22,6 +22,9 @@ from ai_settings.models import (
     CompatibleProvider,
 )
 from ai_settings.page import ProviderBlock, SettingsPage
+
+if TYPE_CHECKING:
+    from prompts.users import User
 
 STALE_MESSAGE = "The settings changed since you opened this page, so nothing was saved."
 
@@ -46,7 +49,7 @@ def secret_change(old: str, new: str, remove: bool) -> SecretChange | None:
     return None
 
 
-def save(page: SettingsPage, user: Any) -> list[dict[str, str]]:
+def save(page: SettingsPage, user: User) -> list[dict[str, str]]:
     """Apply a validated page. Returns the audit changes (empty: nothing changed)."""
     with transaction.atomic():
         AISettings.load()
@@ -83,32 +86,33 @@ def _save_settings_row(row: AISettings, page: SettingsPage) -> list[dict[str, st
             label = f"{catalog.BUILTIN_PROVIDERS[kind]} Allowed Models"
             changes.append(audit.entry(label, audit.list_change(old, new)))
 
-    def label(name: str) -> str:
-        return str(AISettings._meta.get_field(name).verbose_name)
-
     for name in ("custom_system_prompt", "mcp_system_prompt"):
         if getattr(row, name) != cleaned[name]:
             changes.append(
-                audit.entry(label(name), audit.text_change(getattr(row, name), cleaned[name]))
+                audit.entry(
+                    _verbose_name(name), audit.text_change(getattr(row, name), cleaned[name])
+                )
             )
             setattr(row, name, cleaned[name])
             fields.append(name)
     for name in ("mcp_enabled", "mcp_allow_deletes", "mcp_system_prompt_enabled"):
         if getattr(row, name) != cleaned[name]:
-            changes.append(audit.entry(label(name), audit.toggle(cleaned[name])))
+            changes.append(audit.entry(_verbose_name(name), audit.toggle(cleaned[name])))
             setattr(row, name, cleaned[name])
             fields.append(name)
     for name in ("rate_limit_per_minute", "daily_token_budget"):
         if getattr(row, name) != cleaned[name]:
             changes.append(
-                audit.entry(label(name), audit.number_change(getattr(row, name), cleaned[name]))
+                audit.entry(
+                    _verbose_name(name), audit.number_change(getattr(row, name), cleaned[name])
+                )
             )
             setattr(row, name, cleaned[name])
             fields.append(name)
     collection = cleaned["prompts_collection"]
     if row.prompts_collection_id != (collection.pk if collection else None):
-        change = f"set to “{collection}”" if collection else "cleared"
-        changes.append(audit.entry(label("prompts_collection"), change))
+        described = f"set to “{collection}”" if collection else "cleared"
+        changes.append(audit.entry(_verbose_name("prompts_collection"), described))
         row.prompts_collection = collection
         fields.append("prompts_collection")
 
@@ -116,6 +120,13 @@ def _save_settings_row(row: AISettings, page: SettingsPage) -> list[dict[str, st
         # Only the changed columns: an undecryptable key that was left alone stays as it is.
         row.save(update_fields=[*fields, "updated_at"])
     return changes
+
+
+def _verbose_name(name: str) -> str:
+    """A field of the settings row as the audit log names it."""
+    field = AISettings._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a column of the row, not a reverse relation
+    return str(field.verbose_name)
 
 
 def _save_providers(page: SettingsPage, stored: dict[int, CompatibleProvider]) -> list[dict]:

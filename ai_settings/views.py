@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
@@ -16,12 +17,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ai_settings import actions, audit, connection_test, presets, saving
 from ai_settings.access import ai_enabled, manage_ai_settings_required
 from ai_settings.default_prompt import DEFAULT_SYSTEM_PROMPT
-from ai_settings.forms import MAX_PROVIDERS, AISettingsForm, HeaderFormSet, ModelRowFormSet
+from ai_settings.forms import (
+    MAX_PROVIDERS,
+    AISettingsForm,
+    HeaderFormSet,
+    ModelRowFormSet,
+    RemovableFormSet,
+)
 from ai_settings.models import AISettings
 from ai_settings.page import (
     HEADERS_PREFIX,
     MODELS_PREFIX,
     PROVIDERS_PREFIX,
+    BuiltinProvider,
+    ProviderBlock,
     SettingsPage,
     load_providers,
     new_block,
@@ -29,6 +38,10 @@ from ai_settings.page import (
 )
 from prompts.examples import create_example_collection
 from prompts.request_numbers import whole_number
+from prompts.users import SignedInRequest
+
+if TYPE_CHECKING:
+    from ai_settings.connection_test import ConnectionResult
 
 DISABLED_MESSAGE = (
     "AI Assistant is disabled by the environment (AI_ENABLED=false): settings cannot be changed."
@@ -36,9 +49,7 @@ DISABLED_MESSAGE = (
 
 
 def _page(data: QueryDict | None = None) -> SettingsPage:
-    return SettingsPage.build(
-        AISettings.load(), load_providers(), data, disabled=not ai_enabled()
-    )
+    return SettingsPage.build(AISettings.load(), load_providers(), data, disabled=not ai_enabled())
 
 
 def _render(
@@ -46,11 +57,12 @@ def _render(
     page: SettingsPage,
     *,
     status: int = 200,
-    test_results: dict[str, Any] | None = None,
+    test_results: dict[str, ConnectionResult] | None = None,
     **extra: Any,
 ) -> HttpResponse:
     builtin = page.builtin_providers
-    for item in [*builtin, *page.blocks]:
+    shown: list[BuiltinProvider | ProviderBlock] = [*builtin, *page.blocks]
+    for item in shown:
         item.test_result = (test_results or {}).get(item.target)
     context = {
         "page": page,
@@ -65,7 +77,7 @@ def _render(
     return render(request, "ai_settings/settings.html", context, status=status)
 
 
-def _refused_while_disabled(request: HttpRequest) -> HttpResponse:
+def _refused_while_disabled(request: SignedInRequest) -> HttpResponse:
     if request.htmx:
         return HttpResponse(DISABLED_MESSAGE, status=403, content_type="text/plain")
     return _render(request, _page(), status=403, error=DISABLED_MESSAGE)
@@ -85,7 +97,7 @@ def _stale(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 @manage_ai_settings_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: SignedInRequest) -> HttpResponse:
     if request.method != "POST":
         return _render(request, _page())
     if not ai_enabled():
@@ -115,13 +127,13 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return redirect("ai_settings:settings")
 
 
-def _run_action(request: HttpRequest, data: QueryDict, action: str) -> HttpResponse:
+def _run_action(request: SignedInRequest, data: QueryDict, action: str) -> HttpResponse:
     try:
         outcome = actions.apply(data, action, request.user)
     except actions.UnknownAction as error:
         return _render(request, _page(data).shown_again(), status=400, error=str(error))
     page = _page(data)
-    results = {}
+    results: dict[str, ConnectionResult] = {}
     if outcome.test_target:
         results[outcome.test_target] = async_to_sync(connection_test.run)(
             page, outcome.test_target, request.user
@@ -136,7 +148,7 @@ def _index(query: QueryDict, prefix: str, cap: int) -> int | None:
 
 @manage_ai_settings_required
 @require_GET
-def new_provider(request: HttpRequest) -> HttpResponse:
+def new_provider(request: SignedInRequest) -> HttpResponse:
     if not ai_enabled():
         return _refused_while_disabled(request)
     index = _index(request.GET, PROVIDERS_PREFIX, MAX_PROVIDERS)
@@ -149,7 +161,13 @@ def new_provider(request: HttpRequest) -> HttpResponse:
     return render(request, "ai_settings/partials/new_provider.html", context)
 
 
-def _new_nested_row(request: HttpRequest, pattern, formset_class, template: str, initial: dict):
+def _new_nested_row(
+    request: SignedInRequest,
+    pattern: re.Pattern[str],
+    formset_class: type[RemovableFormSet],
+    template: str,
+    initial: dict[str, Any],
+) -> HttpResponse:
     if not ai_enabled():
         return _refused_while_disabled(request)
     prefix = request.GET.get("prefix", "")
@@ -163,7 +181,7 @@ def _new_nested_row(request: HttpRequest, pattern, formset_class, template: str,
 
 @manage_ai_settings_required
 @require_GET
-def new_model_row(request: HttpRequest) -> HttpResponse:
+def new_model_row(request: SignedInRequest) -> HttpResponse:
     initial = {"model_id": request.GET.get("model_id", "")[:200]}
     return _new_nested_row(
         request, MODELS_PREFIX, ModelRowFormSet, "ai_settings/partials/new_model_row.html", initial
@@ -172,7 +190,7 @@ def new_model_row(request: HttpRequest) -> HttpResponse:
 
 @manage_ai_settings_required
 @require_GET
-def new_header_row(request: HttpRequest) -> HttpResponse:
+def new_header_row(request: SignedInRequest) -> HttpResponse:
     return _new_nested_row(
         request, HEADERS_PREFIX, HeaderFormSet, "ai_settings/partials/new_header_row.html", {}
     )
@@ -181,7 +199,7 @@ def new_header_row(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 @manage_ai_settings_required
 @require_POST
-def generate_collection(request: HttpRequest) -> HttpResponse:
+def generate_collection(request: SignedInRequest) -> HttpResponse:
     if not ai_enabled():
         return _refused_while_disabled(request)
     collection = create_example_collection(request.user)
@@ -193,7 +211,7 @@ def generate_collection(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 @manage_ai_settings_required
 @require_POST
-async def test_connection(request: HttpRequest) -> HttpResponse:
+async def test_connection(request: SignedInRequest) -> HttpResponse:
     if not ai_enabled():
         return await sync_to_async(_refused_while_disabled)(request)
     data = request.POST.copy()

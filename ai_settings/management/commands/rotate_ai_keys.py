@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from ai_settings.rotation import rotate_secrets
@@ -13,7 +15,7 @@ class Command(BaseCommand):
         "key of FERNET_KEYS. Run it with FERNET_KEYS=new,old, then remove the old key."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         report = rotate_secrets()
         self.stdout.write(
             f"Re-encrypted {report.reencrypted} secret(s) under the first FERNET_KEYS key; "

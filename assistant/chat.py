@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +60,15 @@ from assistant.turn_types import (
     TurnEvent,
     new_reply,
 )
+from prompts.users import User
 
 logger = logging.getLogger(__name__)
 
 MAX_STEPS = 10
 PROGRESS_SAVE_SECONDS = 1.0
 # Seconds the database may take to store a finished step, queueing included: under load
-# (200 streams finishing at once on one worker) 3 s failed half the answers (tests/config/test_load.py).
+# (200 streams finishing at once on one worker) 3 s failed half the answers
+# (tests/config/test_load.py).
 PERSIST_TIMEOUT = 10.0
 
 
@@ -106,7 +108,7 @@ class _Step:
 
 async def _stream_step(
     turn: Turn, message: Message, request: ChatRequest, step: _Step
-) -> AsyncIterator[TurnEvent]:
+) -> AsyncGenerator[TurnEvent, None]:
     adapter = adapter_for(turn.current, turn.model.provider_key)
     pump = EventPump(adapter.stream(request))
     watch = stream_watch()
@@ -328,7 +330,7 @@ def _end_over_budget(message: Message, refusal: usage.Admission) -> None:
     message.error_message = f"Stopped before the next step. {refusal.message}"
 
 
-async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
+async def run_turn(turn: Turn) -> AsyncGenerator[TurnEvent, None]:
     """Run the turn's steps, yielding UI events; ends with StepEnded of the last message.
 
     With turn.resume_from (a message paused for the user, whose decisions are now stored),
@@ -431,7 +433,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
 # Stop ------------------------------------------------------------------------------------
 
 
-async def request_stop(user: Any, conversation_id: int, message_id: int) -> bool:
+async def request_stop(user: User, conversation_id: int, message_id: int) -> bool:
     """Set the Stop flag that the streaming worker (any process, any host) polls. False when
     the message is not this user's."""
     updated = await Message.objects.filter(
@@ -441,5 +443,3 @@ async def request_stop(user: Any, conversation_id: int, message_id: int) -> bool
         role=Message.Role.ASSISTANT,
     ).aupdate(stop_requested=True)
     return updated > 0
-
-

@@ -30,7 +30,6 @@ from assistant.models import Conversation, ToolCall
 from assistant.turn_types import Turn
 from prompts.request_numbers import object_id
 
-
 # Pages and partials (sync) -----------------------------------------------------------------
 
 

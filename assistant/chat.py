@@ -184,22 +184,14 @@ def _apply_step(message: Message, step: _Step, *, turn_started: float, first_ste
     elif step.failure_kind:
         message.status = Message.Status.ERROR
         message.error_kind = step.failure_kind
-        message.error_message = errors.describe(
-            ProviderError(kind=step.failure_kind, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(step.failure_kind)
     elif step.stopped:
         message.status = Message.Status.STOPPED
         message.finish_reason = message.finish_reason or "stopped"
     elif not message.content and not step.calls and not message.reasoning:
         message.status = Message.Status.ERROR
         message.error_kind = errors.NO_RESPONSE
-        message.error_message = errors.describe(
-            ProviderError(kind=errors.NO_RESPONSE, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(errors.NO_RESPONSE)
     else:
         message.status = Message.Status.COMPLETE
 
@@ -283,11 +275,7 @@ async def _persist(turn: Turn, message: Message, step: _Step) -> bool:
         logger.exception("Could not save chat message %s", message.pk)
         message.status = Message.Status.ERROR
         message.error_kind = errors.UNSAVED
-        message.error_message = errors.describe(
-            ProviderError(kind=errors.UNSAVED, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(errors.UNSAVED)
         return False
     return True
 
@@ -420,11 +408,7 @@ async def run_turn(turn: Turn) -> AsyncGenerator[TurnEvent, None]:
         logger.exception("Chat turn failed (message %s)", message.pk)
         message.status = Message.Status.ERROR
         message.error_kind = errors.INTERNAL
-        message.error_message = errors.describe(
-            ProviderError(kind=errors.INTERNAL, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(errors.INTERNAL)
         await _persist(turn, message, step)
     # The admission's reservation is settled by usage.releasing around the whole stream.
     yield StepEnded(message, stored_calls)

@@ -9,7 +9,7 @@ postgres:// (its tables are migrated first). For each:
 
 - latency, one follower: EVENTS events published one every PACE seconds (each carries its
   publish time, time.monotonic_ns, which every process of the machine shares), from this
-  process and from a second OS process; p50/p99 of (received − published);
+  process and from a second OS process; p50/p99 of (received - published);
 - fan-out: the same with FAN_OUT followers of the turn in this process (every pair counts);
 - memory per idle follower: IDLE followers waiting on turns with no new event, traced with
   tracemalloc (Python allocations) and as the process's resident size.
@@ -32,6 +32,10 @@ import tracemalloc
 import uuid
 from contextlib import aclosing
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.turn_channel.channel import TurnChannel
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 400
@@ -39,6 +43,8 @@ PACE = 0.005
 FAN_OUT = 1000
 IDLE = 5000
 PAD = "x" * 120  # about the size of one chunk event of the chat stream
+RETENTION = 600.0
+MAX_EVENTS = 10_000
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -46,36 +52,31 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def open_channel(backend: str):
-    from assistant.turn_channel.channel import TurnChannel
-
-    options = {"retention": 600.0, "max_events": 10_000}
-    channel: TurnChannel
+def open_channel(backend: str) -> TurnChannel:
     if backend == "redis":
         from assistant.turn_channel.redis_streams import RedisChannel
 
-        channel = RedisChannel(os.environ["CACHE_URL"], **options)
-    elif backend == "postgres":
+        return RedisChannel(os.environ["CACHE_URL"], retention=RETENTION, max_events=MAX_EVENTS)
+    if backend == "postgres":
         from django.db import connections
 
         from assistant.turn_channel.postgres import PostgresChannel
 
-        channel = PostgresChannel(PostgresChannel.params_of(connections["default"]), **options)
-    else:
-        from assistant.turn_channel.memory import MemoryChannel
+        params = PostgresChannel.params_of(connections["default"])
+        return PostgresChannel(params, retention=RETENTION, max_events=MAX_EVENTS)
+    from assistant.turn_channel.memory import MemoryChannel
 
-        channel = MemoryChannel(**options)
-    return channel
+    return MemoryChannel(retention=RETENTION, max_events=MAX_EVENTS)
 
 
-async def publish_paced(channel, key: str, events: int) -> None:
+async def publish_paced(channel: TurnChannel, key: str, events: int) -> None:
     for _ in range(events):
         await channel.publish(key, f"{time.monotonic_ns()} {PAD}")
         await asyncio.sleep(PACE)
     await channel.finish(key)
 
 
-async def follow_latencies(channel, key: str) -> list[float]:
+async def follow_latencies(channel: TurnChannel, key: str) -> list[float]:
     """Milliseconds from each event's publication to its arrival here."""
     latencies = []
     async with aclosing(channel.follow(key)) as events:
@@ -84,10 +85,11 @@ async def follow_latencies(channel, key: str) -> list[float]:
     return latencies
 
 
-async def until_followed(channel, key: str, followers: int) -> None:
+async def until_followed(channel: TurnChannel, key: str, followers: int) -> None:
     while True:
         followed = channel._followed.get(key)
-        if followed and followed.followers >= followers and followed.ready.done():
+        ready = followed is not None and followed.followers >= followers and followed.ready
+        if ready and ready.done():
             return
         await asyncio.sleep(0.01)
 
@@ -113,6 +115,8 @@ async def cross_process(backend: str) -> list[float]:
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )  # fmt: skip
+    assert process.stdin is not None
+    assert process.stdout is not None
     assert (await process.stdout.readline()).strip() == b"ready"
     task = asyncio.create_task(follow_latencies(follower, key))
     await until_followed(follower, key, 1)
@@ -134,7 +138,7 @@ async def publisher_process(backend: str, key: str) -> None:
 
 
 def rss_kib() -> int:
-    with open("/proc/self/status") as status:
+    with Path("/proc/self/status").open() as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, NamedTuple, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class TurnChannel(ABC):
 
     async def follow(
         self, turn_key: str, after: int | None = None
-    ) -> AsyncIterator[tuple[int, str]]:
+    ) -> AsyncGenerator[tuple[int, str], None]:
         """(id, payload) of the turn's events after `after` (None: from its first), the stored
         ones and then the live ones, until it finishes. Raises TurnNotFound (unknown or
         expired, also while waiting), ReplayUnavailable (see there). Close it (aclosing) when

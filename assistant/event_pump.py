@@ -15,6 +15,8 @@ from assistant.providers.events import Event, ReasoningDelta, TextDelta
 
 
 class Signal(enum.Enum):
+    """What the pump hands the loop besides the adapter's events."""
+
     END = enum.auto()
     STOP = enum.auto()
 

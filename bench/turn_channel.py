@@ -88,8 +88,12 @@ async def follow_latencies(channel: TurnChannel, key: str) -> list[float]:
 async def until_followed(channel: TurnChannel, key: str, followers: int) -> None:
     while True:
         followed = channel._followed.get(key)
-        ready = followed is not None and followed.followers >= followers and followed.ready
-        if ready and ready.done():
+        if (
+            followed
+            and followed.followers >= followers
+            and followed.ready is not None
+            and followed.ready.done()
+        ):
             return
         await asyncio.sleep(0.01)
 
@@ -115,8 +119,8 @@ async def cross_process(backend: str) -> list[float]:
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )  # fmt: skip
+    assert process.stdout is not None  # both are pipes (PIPE above)
     assert process.stdin is not None
-    assert process.stdout is not None
     assert (await process.stdout.readline()).strip() == b"ready"
     task = asyncio.create_task(follow_latencies(follower, key))
     await until_followed(follower, key, 1)

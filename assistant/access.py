@@ -10,9 +10,8 @@ Superusers have App access implicitly (Django's has_perm grants them every permi
 
 from __future__ import annotations
 
-from typing import Any
-
 from ai_settings.access import ai_enabled, guard, has_permission
+from prompts.users import AnyUser
 
 __all__ = ["ai_enabled", "ai_login_required", "app_access_required", "has_app_access"]
 
@@ -23,7 +22,7 @@ APP_ACCESS_DENIED = (
 )
 
 
-def has_app_access(user: Any) -> bool:
+def has_app_access(user: AnyUser) -> bool:
     return has_permission(user, APP_ACCESS_PERMISSION)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +60,15 @@ from assistant.turn_types import (
     TurnEvent,
     new_reply,
 )
+from prompts.users import User
 
 logger = logging.getLogger(__name__)
 
 MAX_STEPS = 10
 PROGRESS_SAVE_SECONDS = 1.0
 # Seconds the database may take to store a finished step, queueing included: under load
-# (200 streams finishing at once on one worker) 3 s failed half the answers (tests/config/test_load.py).
+# (200 streams finishing at once on one worker) 3 s failed half the answers
+# (tests/config/test_load.py).
 PERSIST_TIMEOUT = 10.0
 
 
@@ -106,7 +108,7 @@ class _Step:
 
 async def _stream_step(
     turn: Turn, message: Message, request: ChatRequest, step: _Step
-) -> AsyncIterator[TurnEvent]:
+) -> AsyncGenerator[TurnEvent, None]:
     adapter = adapter_for(turn.current, turn.model.provider_key)
     pump = EventPump(adapter.stream(request))
     watch = stream_watch()
@@ -182,22 +184,14 @@ def _apply_step(message: Message, step: _Step, *, turn_started: float, first_ste
     elif step.failure_kind:
         message.status = Message.Status.ERROR
         message.error_kind = step.failure_kind
-        message.error_message = errors.describe(
-            ProviderError(kind=step.failure_kind, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(step.failure_kind)
     elif step.stopped:
         message.status = Message.Status.STOPPED
         message.finish_reason = message.finish_reason or "stopped"
     elif not message.content and not step.calls and not message.reasoning:
         message.status = Message.Status.ERROR
         message.error_kind = errors.NO_RESPONSE
-        message.error_message = errors.describe(
-            ProviderError(kind=errors.NO_RESPONSE, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(errors.NO_RESPONSE)
     else:
         message.status = Message.Status.COMPLETE
 
@@ -281,11 +275,7 @@ async def _persist(turn: Turn, message: Message, step: _Step) -> bool:
         logger.exception("Could not save chat message %s", message.pk)
         message.status = Message.Status.ERROR
         message.error_kind = errors.UNSAVED
-        message.error_message = errors.describe(
-            ProviderError(kind=errors.UNSAVED, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(errors.UNSAVED)
         return False
     return True
 
@@ -328,7 +318,7 @@ def _end_over_budget(message: Message, refusal: usage.Admission) -> None:
     message.error_message = f"Stopped before the next step. {refusal.message}"
 
 
-async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
+async def run_turn(turn: Turn) -> AsyncGenerator[TurnEvent, None]:
     """Run the turn's steps, yielding UI events; ends with StepEnded of the last message.
 
     With turn.resume_from (a message paused for the user, whose decisions are now stored),
@@ -418,11 +408,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
         logger.exception("Chat turn failed (message %s)", message.pk)
         message.status = Message.Status.ERROR
         message.error_kind = errors.INTERNAL
-        message.error_message = errors.describe(
-            ProviderError(kind=errors.INTERNAL, message=""),  # type: ignore[arg-type]
-            provider=message.provider,
-            model=message.model,
-        )
+        message.error_message = errors.describe_fault(errors.INTERNAL)
         await _persist(turn, message, step)
     # The admission's reservation is settled by usage.releasing around the whole stream.
     yield StepEnded(message, stored_calls)
@@ -431,7 +417,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[TurnEvent]:
 # Stop ------------------------------------------------------------------------------------
 
 
-async def request_stop(user: Any, conversation_id: int, message_id: int) -> bool:
+async def request_stop(user: User, conversation_id: int, message_id: int) -> bool:
     """Set the Stop flag that the streaming worker (any process, any host) polls. False when
     the message is not this user's."""
     updated = await Message.objects.filter(
@@ -441,5 +427,3 @@ async def request_stop(user: Any, conversation_id: int, message_id: int) -> bool
         role=Message.Role.ASSISTANT,
     ).aupdate(stop_requested=True)
     return updated > 0
-
-

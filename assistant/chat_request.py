@@ -5,7 +5,6 @@ next step once a step's tool calls have results."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Q
@@ -16,6 +15,7 @@ from assistant.models import Attachment, Message
 from assistant.providers.base import AttachmentData, ChatMessage, ChatRequest
 from assistant.system_prompt import build_system_prompt
 from assistant.turn_types import Turn
+from prompts.users import User
 
 # The most recent messages loaded for a turn; trimming to the context window drops more.
 HISTORY_LIMIT = 500
@@ -23,7 +23,7 @@ HISTORY_LIMIT = 500
 
 def load_history(
     *,
-    user: Any,
+    user: User,
     current: CurrentSettings,
     conversation_id: int,
     before: int,
@@ -63,7 +63,7 @@ def load_history(
     return history.to_chat_messages(rows, files), _system_prompt(user, current, question)
 
 
-def _system_prompt(user: Any, current: CurrentSettings, question: Message | None) -> str:
+def _system_prompt(user: User, current: CurrentSettings, question: Message | None) -> str:
     """The custom or default prompt with the date, the user's name, the page and a chosen
     prompt's extra instructions (assistant.system_prompt)."""
     return build_system_prompt(

@@ -20,6 +20,7 @@ from assistant.models import Attachment, Conversation, Message, ToolCall
 from assistant.tool_calls import approval_context, question_context
 from assistant.tools import get_tool
 from assistant.usage import models_for_user, remaining_budget
+from prompts.users import User
 
 RECENT_CONVERSATIONS = 50
 
@@ -138,7 +139,7 @@ def question_view(
 
 
 def tool_call_views(
-    calls: Iterable[ToolCall], user: Any, current: CurrentSettings
+    calls: Iterable[ToolCall], user: User, current: CurrentSettings
 ) -> tuple[ToolCallView, ...]:
     """The calls, each waiting one with its card (sync: an approval card's preview counts
     the items it would change)."""
@@ -163,7 +164,7 @@ def tool_call_views(
 
 
 def message_views(
-    conversation: Conversation, user: Any, current: CurrentSettings
+    conversation: Conversation, user: User, current: CurrentSettings
 ) -> list[MessageView]:
     """The conversation's messages with their files (metadata only) and tool calls (with
     their cards), whether the last one can be retried, and an answer whose worker died as
@@ -186,18 +187,18 @@ def message_views(
     ]
 
 
-def decided_message_view(message: Message, user: Any, current: CurrentSettings) -> MessageView:
+def decided_message_view(message: Message, user: User, current: CurrentSettings) -> MessageView:
     """A paused answer read again after a decision on one of its calls (sync)."""
     calls = message.tool_calls.order_by("created_at", "id")
     return message_view(message, tool_calls=tool_call_views(calls, user, current))
 
 
-def conversations_for(user: Any) -> list[Conversation]:
+def conversations_for(user: User) -> list[Conversation]:
     return list(Conversation.objects.filter(user=user)[:RECENT_CONVERSATIONS])
 
 
 def chat_context(
-    user: Any,
+    user: User,
     current: CurrentSettings,
     conversation: Conversation | None,
     *,

@@ -26,9 +26,14 @@ def describe(error: ProviderError, *, provider: str, model: str) -> str:
     kind = error.kind
     wording = WORDINGS.get(kind)
     if wording is None:
-        return _CHAT_LOOP_WORDINGS.get(kind, _FALLBACK)
+        return describe_fault(kind)
     if kind == "rate_limit" and error.retry_after:
         return f"Rate limited by {provider}; try again in {math.ceil(error.retry_after)} s."
     if wording.chat:
         return wording.chat.format(label=provider, model=model)
     return error.message or wording.summary.format(label=provider) + "."
+
+
+def describe_fault(kind: str) -> str:
+    """A fault the chat loop finds itself (NO_RESPONSE, INTERNAL, UNSAVED), not a provider's."""
+    return _CHAT_LOOP_WORDINGS.get(kind, _FALLBACK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django import forms
 
@@ -26,7 +27,7 @@ class MessageForm(forms.Form):
     attach_page = forms.BooleanField(required=False)
     prompt = forms.CharField(required=False, max_length=200)
 
-    def __init__(self, *args, models: Sequence[AvailableModel], **kwargs) -> None:
+    def __init__(self, *args: Any, models: Sequence[AvailableModel], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.models = {m.key: m for m in models}
 
@@ -41,7 +42,8 @@ class MessageForm(forms.Form):
         )
 
     def clean_message(self) -> str:
-        text = self.cleaned_data["message"].replace("\r\n", "\n")
+        posted: str = self.cleaned_data["message"]
+        text = posted.replace("\r\n", "\n")
         if len(text) > MAX_MESSAGE_CHARS:
             raise forms.ValidationError(
                 f"Your message is {len(text):,} characters long; the limit is "
@@ -66,7 +68,8 @@ class RenameForm(forms.ModelForm):
         labels = {"title": "Title"}
 
     def clean_title(self) -> str:
-        title = " ".join(self.cleaned_data["title"].split())
+        posted: str = self.cleaned_data["title"]
+        title = " ".join(posted.split())
         if not title:
             raise forms.ValidationError("Give the conversation a title.")
         return title

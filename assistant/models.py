@@ -40,7 +40,9 @@ class Message(models.Model):
         AWAITING_APPROVAL = "awaiting_approval"
         AWAITING_ANSWER = "awaiting_answer"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True, default="")
     reasoning = models.TextField(blank=True, default="")
@@ -136,6 +138,9 @@ class ToolPreference(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "tool"], name="one_mode_per_tool")]
 
+    def __str__(self) -> str:
+        return f"{self.tool}: {self.mode} (user {self.user_id})"
+
 
 class UsageRecord(models.Model):
     """The ledger: one row per provider call."""
@@ -164,6 +169,9 @@ class UsageRecord(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "created_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.provider} {self.model}: {self.outcome}"
+
 
 class UsageReservation(models.Model):
     """One admitted message. It counts toward the per-minute rate limit for a minute, and
@@ -178,6 +186,10 @@ class UsageReservation(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "created_at"])]
 
+    def __str__(self) -> str:
+        state = "settled" if self.settled_at else "open"
+        return f"{self.tokens} tokens for user {self.user_id} ({state})"
+
 
 class UsageLock(models.Model):
     """One row per user, written first in every admission transaction: its row lock (the
@@ -187,6 +199,9 @@ class UsageLock(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     locked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Usage lock of user {self.user_id}"
 
 
 class TurnEvent(models.Model):

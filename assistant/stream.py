@@ -10,7 +10,7 @@ end of a step the message is replaced by its final render (sanitized markdown, f
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import lru_cache
 
@@ -92,13 +92,13 @@ async def budget_fragment(turn: Turn) -> str:
     return render_to_string("assistant/stream/budget.html", {"tokens_left": tokens_left})
 
 
-def turn_events(turn: Turn, page: dict[str, object] | None = None) -> AsyncIterator[bytes]:
+def turn_events(turn: Turn, page: dict[str, object] | None = None) -> AsyncGenerator[bytes, None]:
     """The whole SSE body of one turn. However it ends (finished, failed, or closed because
     the client went away), the turn's budget reservation is released."""
     return usage.releasing(turn.admission, _turn_events(turn, page))
 
 
-async def _turn_events(turn: Turn, page: dict[str, object] | None) -> AsyncIterator[bytes]:
+async def _turn_events(turn: Turn, page: dict[str, object] | None) -> AsyncGenerator[bytes, None]:
     page = page or {}
     csrf_token = page.get("csrf_token")
     yield turn_started_event(turn, page)

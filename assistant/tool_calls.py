@@ -46,6 +46,7 @@ from assistant.tools.ask_user import (
 )
 from assistant.tools.base import CallPreview, ToolContext, ToolResult
 from assistant.tools.preferences import Mode, enabled_tools, modes_for, needs_approval
+from prompts.users import User
 
 # The protocol the chat loop uses ----------------------------------------------------------
 
@@ -140,7 +141,7 @@ class _Planned:
 class RegistryTurnTools:
     """The tools of one user's turn. Build it per turn: RegistryTurnTools(user, current)."""
 
-    def __init__(self, user: Any, current: CurrentSettings) -> None:
+    def __init__(self, user: User, current: CurrentSettings) -> None:
         self.user = user
         self.current = current
         self._specs: Sequence[ToolSpec] | None = None
@@ -193,8 +194,10 @@ class RegistryTurnTools:
         modes = modes_for(self.user)
         planned = []
         for call in calls:
-            # Tools accept an object or its JSON text, should an adapter pass the text on.
-            arguments = call.arguments if isinstance(call.arguments, (dict, str)) else {}
+            # Tools accept an object or its JSON text, should an adapter pass the text on
+            # (whatever its type says, an adapter's value is checked here).
+            given: object = call.arguments
+            arguments = given if isinstance(given, (dict, str)) else {}
             row = ToolCallRow.objects.create(
                 message=message,
                 call_id=call.id,
@@ -293,7 +296,7 @@ def takes_decision(row: ToolCallRow, decision: str) -> bool:
 # The user's decisions, and the approval card's preview ---------------------------------------
 
 
-def approval_card(row: ToolCallRow, user: Any, current: CurrentSettings) -> CallPreview:
+def approval_card(row: ToolCallRow, user: User, current: CurrentSettings) -> CallPreview:
     """The approval card's content for a pending call, computed now (so a reload shows the
     current count of items the call would touch)."""
     tool = get_tool(row.name)
@@ -307,7 +310,7 @@ def questions_for(row: ToolCallRow) -> tuple[Question, ...]:
     return parse_questions(row.arguments)
 
 
-def _decide(row: ToolCallRow, user: Any, **changes: Any) -> bool:
+def _decide(row: ToolCallRow, user: User, **changes: Any) -> bool:
     """Compare-and-set on a pending row; False when it was decided already (or elsewhere)."""
     updated = ToolCallRow.objects.filter(pk=row.pk, status=Status.PENDING).update(
         decided_by=user, **changes
@@ -319,12 +322,12 @@ def _decide(row: ToolCallRow, user: Any, **changes: Any) -> bool:
     return bool(updated)
 
 
-def approve(row: ToolCallRow, user: Any) -> bool:
+def approve(row: ToolCallRow, user: User) -> bool:
     """Mark a pending call approved; `resume` runs it. False if no longer pending."""
     return _decide(row, user, status=Status.APPROVED)
 
 
-def deny(row: ToolCallRow, user: Any) -> bool:
+def deny(row: ToolCallRow, user: User) -> bool:
     """The call is not run; the model is told the user denied it."""
     return _decide(
         row,
@@ -336,7 +339,7 @@ def deny(row: ToolCallRow, user: Any) -> bool:
     )
 
 
-def answer(row: ToolCallRow, user: Any, form: Mapping[str, Any]) -> dict[int, str]:
+def answer(row: ToolCallRow, user: User, form: Mapping[str, Any]) -> dict[int, str]:
     """Store the user's answers to an ask_user call. Returns form errors by question index
     (nothing stored then); an empty dict means stored (or decided already)."""
     answers, errors = read_answers(questions_for(row), form)
@@ -347,7 +350,7 @@ def answer(row: ToolCallRow, user: Any, form: Mapping[str, Any]) -> dict[int, st
     return {}
 
 
-def dismiss(row: ToolCallRow, user: Any) -> bool:
+def dismiss(row: ToolCallRow, user: User) -> bool:
     """The user closed the questions without answering; the model is told so."""
     result = dismissed_result()
     return _decide(row, user, status=Status.DONE, result=result.content, finished_at=timezone.now())
@@ -361,7 +364,7 @@ def _pretty(value: Any) -> str:
 
 
 def approval_context(
-    row: ToolCallRow, user: Any, current: CurrentSettings, *, approve_url: str, deny_url: str
+    row: ToolCallRow, user: User, current: CurrentSettings, *, approve_url: str, deny_url: str
 ) -> dict[str, Any]:
     card = approval_card(row, user, current)
     return {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from ai_settings.catalog import AvailableModel
 from ai_settings.current import CurrentSettings
@@ -15,15 +14,18 @@ from assistant.models import Attachment, Conversation, Message
 from assistant.models import ToolCall as ToolCallRow
 from assistant.providers.base import ChatMessage
 from assistant.tool_calls import NO_TOOLS, TurnTools
+from prompts.users import User
 
 
 @dataclass
 class Turn:
-    user: Any
+    user: User
     current: CurrentSettings
     conversation: Conversation
     model: AvailableModel
-    question: Message
+    # The message the turn answers: a new message's question, a retry's (None when it finds
+    # none before the failed answer), the paused answer a resume goes on from.
+    question: Message | None
     reply: Message
     admission: usage.Admission
     tools: TurnTools = NO_TOOLS

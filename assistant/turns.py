@@ -35,6 +35,7 @@ from assistant.tool_calls import RegistryTurnTools, TurnTools
 from assistant.turn_types import Turn, new_reply
 from prompts.queries import render_published
 from prompts.request_numbers import object_id
+from prompts.users import User
 
 PROMPT_VALUE_PREFIX = "prompt_var-"
 TITLE_LENGTH = 60
@@ -73,7 +74,7 @@ class TurnRefused(Exception):
 
 
 def start(
-    user: Any,
+    user: User,
     data: Mapping[str, Any],
     files: MultiValueDict,
     conversation_id: int | None,
@@ -90,7 +91,8 @@ def start(
     if form.is_blank():
         return None
     if not form.is_valid():
-        first_error = next(iter(form.errors.values()))[0]
+        # An ErrorList's item reads as its message (django-stubs types it as the error stored).
+        first_error = str(next(iter(form.errors.values()))[0])
         if "model" in form.errors:
             raise TurnRefused(first_error, models=models, conversation=conversation)
         raise TurnRefused(first_error)
@@ -147,7 +149,7 @@ def start(
     )
 
 
-def retry(user: Any, message_id: str | None, model_key: str | None) -> Turn:
+def retry(user: User, message_id: str | None, model_key: str | None) -> Turn:
     """Answer the question of a failed (or stopped, or interrupted) last answer again, with
     `model_key` (else the conversation's model): the old answer is replaced by a new one,
     admitted like a new message."""
@@ -201,7 +203,7 @@ def retry(user: Any, message_id: str | None, model_key: str | None) -> Turn:
     )
 
 
-def resume(user: Any, message_id: int) -> Turn:
+def resume(user: User, message_id: int) -> Turn:
     """Go on with a turn paused for the user, once every waiting call is decided. Refused
     when it is not waiting any more (resumed already, by another click or worker). Admitted
     with the estimate of the history as it stands (the calls' results come later, and the
@@ -252,7 +254,7 @@ def resume(user: Any, message_id: int) -> Turn:
 # What a turn needs -----------------------------------------------------------------------
 
 
-def _own_conversation(user: Any, conversation_id: int | str | None) -> Conversation | None:
+def _own_conversation(user: User, conversation_id: int | str | None) -> Conversation | None:
     """The user's conversation the request names, None when it names none; else a 404."""
     if not conversation_id:
         return None
@@ -265,7 +267,7 @@ def _own_conversation(user: Any, conversation_id: int | str | None) -> Conversat
 
 
 def _user_model(
-    user: Any, current: CurrentSettings, model_key: str, conversation: Conversation
+    user: User, current: CurrentSettings, model_key: str, conversation: Conversation
 ) -> AvailableModel:
     """The user's model by key; refused, with the picker, when it is not theirs now."""
     models = usage.models_for_user(user, current)
@@ -275,7 +277,7 @@ def _user_model(
     return model
 
 
-def _tools_for(user: Any, current: CurrentSettings) -> tuple[TurnTools, Sequence[ToolSpec]]:
+def _tools_for(user: User, current: CurrentSettings) -> tuple[TurnTools, Sequence[ToolSpec]]:
     """The tools of this user's turn (the registry, with the user's modes) and the specs they
     send, looked up now."""
     tools = RegistryTurnTools(user, current)
@@ -303,7 +305,7 @@ def _chosen_prompt(
 
 
 def _admit(
-    user: Any,
+    user: User,
     current: CurrentSettings,
     model: AvailableModel,
     loaded: tuple[list[ChatMessage], str],
@@ -346,7 +348,7 @@ def _close_waiting_calls(conversation: Conversation) -> None:
 
 def _store_messages(
     *,
-    user: Any,
+    user: User,
     conversation: Conversation | None,
     model: AvailableModel,
     text: str,
@@ -408,4 +410,3 @@ def _store_messages(
         for f in files
     ]
     return conversation, added, reply, attachments
-

@@ -12,11 +12,12 @@ allowed, files refused, rate limit or budget) is a turns.TurnRefused, answered 4
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -29,21 +30,21 @@ from assistant.forms import RenameForm
 from assistant.models import Conversation, ToolCall
 from assistant.turn_types import Turn
 from prompts.request_numbers import object_id
-
+from prompts.users import SignedInRequest, User
 
 # Pages and partials (sync) -----------------------------------------------------------------
 
 
-def _current_page(request: HttpRequest) -> str:
+def _current_page(request: SignedInRequest) -> str:
     """The page the panel was opened on (htmx sends it), or this request's path."""
-    htmx = getattr(request, "htmx", None)
+    htmx = request.htmx
     if htmx and htmx.current_url_abs_path:
         return htmx.current_url_abs_path
     return request.get_full_path()
 
 
 def _render_chat(
-    request: HttpRequest,
+    request: SignedInRequest,
     conversation: Conversation | None,
     *,
     in_panel: bool,
@@ -59,20 +60,20 @@ def _render_chat(
     return render(request, template, context, status=status)
 
 
-def _own_conversation(request: HttpRequest, pk: int) -> Conversation:
+def _own_conversation(request: SignedInRequest, pk: int) -> Conversation:
     return get_object_or_404(Conversation, pk=pk, user=request.user)
 
 
 @app_access_required
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: SignedInRequest) -> HttpResponse:
     """The full page with a new, empty chat."""
     return _render_chat(request, None, in_panel=False, template="assistant/index.html")
 
 
 @app_access_required
 @require_GET
-def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation(request: SignedInRequest, pk: int) -> HttpResponse:
     return _render_chat(
         request, _own_conversation(request, pk), in_panel=False, template="assistant/index.html"
     )
@@ -80,7 +81,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 @app_access_required
 @require_GET
-def panel(request: HttpRequest) -> HttpResponse:
+def panel(request: SignedInRequest) -> HttpResponse:
     """The slide-in panel's chat: ?conversation=<pk>, else the most recent one."""
     chosen = request.GET.get("conversation", "")
     if chosen:
@@ -92,7 +93,7 @@ def panel(request: HttpRequest) -> HttpResponse:
     return _render_chat(request, found, in_panel=True)
 
 
-def _after_change(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+def _after_change(request: SignedInRequest, conversation: Conversation | None) -> HttpResponse:
     """htmx (the panel): the chat partial; a plain form (the full page): a redirect."""
     if request.htmx:
         return _render_chat(request, conversation, in_panel=True)
@@ -103,7 +104,7 @@ def _after_change(request: HttpRequest, conversation: Conversation | None) -> Ht
 
 @app_access_required
 @require_POST
-def new_conversation(request: HttpRequest) -> HttpResponse:
+def new_conversation(request: SignedInRequest) -> HttpResponse:
     """Start a conversation; an empty one the user already has is reused."""
     empty = Conversation.objects.filter(user=request.user, messages__isnull=True).first()
     created = empty or Conversation.objects.create(user=request.user)
@@ -112,7 +113,7 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
 
 @app_access_required
 @require_POST
-def rename_conversation(request: HttpRequest, pk: int) -> HttpResponse:
+def rename_conversation(request: SignedInRequest, pk: int) -> HttpResponse:
     found = _own_conversation(request, pk)
     form = RenameForm(request.POST, instance=found)
     if form.is_valid():
@@ -131,7 +132,7 @@ def rename_conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 @app_access_required
 @require_POST
-def delete_conversation(request: HttpRequest, pk: int) -> HttpResponse:
+def delete_conversation(request: SignedInRequest, pk: int) -> HttpResponse:
     _own_conversation(request, pk).delete()
     return _after_change(request, Conversation.objects.filter(user=request.user).first())
 
@@ -151,7 +152,7 @@ def _refusal(refused: turns.TurnRefused) -> HttpResponse:
     return HttpResponse(body, status=refused.status, headers=refused.headers)
 
 
-def _event_stream(body: Any) -> StreamingHttpResponse:
+def _event_stream(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
@@ -159,7 +160,7 @@ def _event_stream(body: Any) -> StreamingHttpResponse:
 
 
 def _begin(
-    request: HttpRequest, user: Any, begin: Callable[[Any], Turn | None]
+    request: SignedInRequest, user: User, begin: Callable[[User], Turn | None]
 ) -> tuple[Turn | None, dict[str, Any]]:
     """`begin(user)`, and the page a conversation the turn created needs (its header, the
     sidebar's list): synchronous, so that both take one trip to the database thread."""
@@ -174,7 +175,9 @@ def _begin(
     return turn, page
 
 
-async def _stream_turn(request: HttpRequest, begin: Callable[[Any], Turn | None]) -> HttpResponse:
+async def _stream_turn(
+    request: SignedInRequest, begin: Callable[[User], Turn | None]
+) -> HttpResponseBase:
     """Begin a turn with `begin(user)` (turns.start, retry or resume, reading the form there)
     in one trip to the database thread (time to first token), then stream its answer. A
     TurnRefused is answered here, for all three; None (a blank message) is ignored."""
@@ -190,7 +193,7 @@ async def _stream_turn(request: HttpRequest, begin: Callable[[Any], Turn | None]
 
 @app_access_required
 @require_POST
-async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+async def send(request: SignedInRequest, pk: int | None = None) -> HttpResponseBase:
     """POST a message; the answer streams back as text/event-stream."""
     started = time.monotonic()
     return await _stream_turn(
@@ -200,7 +203,7 @@ async def send(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @app_access_required
 @require_POST
-async def retry(request: HttpRequest) -> HttpResponse:
+async def retry(request: SignedInRequest) -> HttpResponseBase:
     """Answer the last question again (after an error), with the picker's model."""
     return await _stream_turn(
         request,
@@ -210,7 +213,7 @@ async def retry(request: HttpRequest) -> HttpResponse:
 
 @app_access_required
 @require_POST
-async def stop(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+async def stop(request: SignedInRequest, pk: int, message_id: int) -> HttpResponse:
     """Ask the stream answering this message to stop, whichever worker runs it."""
     user = await request.auser()
     if not await chat.request_stop(user, pk, message_id):
@@ -226,7 +229,7 @@ DECISIONS = ("approve", "deny", "answer", "dismiss")
 
 @app_access_required
 @require_POST
-def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+def tool_decision(request: SignedInRequest, pk: int, decision: str) -> HttpResponse:
     """Approve, deny, answer or dismiss a call waiting for the user. When nothing else waits,
     the page resumes the turn (a stream from the resume URL)."""
     if decision not in DECISIONS:
@@ -246,9 +249,9 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         if errors:
             if not request.htmx:
                 return redirect("assistant:conversation", pk=message.conversation_id)
-            shown = display.question_view(call, form=request.POST, errors=errors)
+            question = display.question_view(call, form=request.POST, errors=errors)
             return render(
-                request, "assistant/stream/ask_user_errors.html", {"shown": shown}, status=400
+                request, "assistant/stream/ask_user_errors.html", {"shown": question}, status=400
             )
     elif decision == "approve":
         tool_calls.approve(call, request.user)
@@ -266,7 +269,7 @@ def tool_decision(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
 
 @app_access_required
 @require_POST
-async def resume(request: HttpRequest, message_id: int) -> HttpResponse:
+async def resume(request: SignedInRequest, message_id: int) -> HttpResponseBase:
     """Go on with a turn whose waiting calls are all decided: approved calls run, then the
     model answers; streams like a new message."""
     return await _stream_turn(request, lambda user: turns.resume(user, message_id))

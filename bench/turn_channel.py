@@ -79,8 +79,7 @@ async def publish_paced(channel: TurnChannel, key: str, events: int) -> None:
 async def follow_latencies(channel: TurnChannel, key: str) -> list[float]:
     """Milliseconds from each event's publication to its arrival here."""
     latencies = []
-    # follow() is an async generator (it has aclose), annotated as an AsyncIterator.
-    async with aclosing(channel.follow(key)) as events:  # type: ignore[type-var]
+    async with aclosing(channel.follow(key)) as events:
         async for _, payload in events:
             latencies.append((time.monotonic_ns() - int(payload.split(" ", 1)[0])) / 1e6)
     return latencies

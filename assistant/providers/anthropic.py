@@ -12,7 +12,7 @@ thinking is turned on by the `thinking` provider option
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
@@ -217,7 +217,7 @@ class AnthropicAdapter:
             ]
         return body
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         body = self.build_params(request)
         params = {
             "model": body.pop("model"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -54,8 +54,9 @@ class ChatRequest:
 
 
 class ProviderAdapter(Protocol):
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
-        """Yield normalized events. Errors are yielded as ProviderError, never raised."""
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
+        """Yield normalized events (an async generator: `async def` with `yield`). Errors are
+        yielded as ProviderError, never raised."""
         ...
 
     async def list_models(self) -> list[str]:

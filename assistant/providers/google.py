@@ -21,7 +21,7 @@ import binascii
 import json
 import re
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx2
@@ -279,7 +279,7 @@ class GoogleAdapter:
         config["automatic_function_calling"] = {"disable": True}
         return config
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         label = self.connection.label
         try:
             config = types.GenerateContentConfig(**self.build_config(request))

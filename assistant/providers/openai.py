@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -316,7 +316,7 @@ class ChatCompletionsAdapter(OpenAIClientAdapter):
             ]
         return body
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         body = self.build_params(request)
         # Everything goes through extra_body so servers' own options (top_k, think, …) pass;
         # the protected keys were set last, so options cannot replace them.

@@ -9,7 +9,7 @@ tool loop can hand them back, as OpenAI asks for reasoning models that call func
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import openai
@@ -138,7 +138,7 @@ class ResponsesAdapter(OpenAIClientAdapter):
             ]
         return body
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         body = self.build_params(request)
         params = {"model": body.pop("model"), "input": body.pop("input"), "stream": True}
         turn = _Turn(self)

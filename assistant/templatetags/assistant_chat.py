@@ -3,15 +3,12 @@ call's card."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from assistant.display import ToolCallView
 from assistant.rendering import render_markdown
-
 
 register = template.Library()
 

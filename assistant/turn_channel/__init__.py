@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from django.conf import settings
@@ -122,7 +122,7 @@ async def finish(turn_key: str) -> None:
     await get_channel().finish(turn_key)
 
 
-def follow(turn_key: str, after: int | None = None) -> AsyncIterator[tuple[int, str]]:
+def follow(turn_key: str, after: int | None = None) -> AsyncGenerator[tuple[int, str], None]:
     return get_channel().follow(turn_key, after)
 
 

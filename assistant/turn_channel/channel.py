@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, NamedTuple, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -63,9 +63,18 @@ class Batch(NamedTuple):
     newest: int
 
 
-def check_key(turn_key: str) -> None:
+def check_key(turn_key: object) -> None:
+    """A caller's key, whatever its type says: a string of 1 to KEY_LENGTH characters."""
     if not isinstance(turn_key, str) or not 0 < len(turn_key) <= KEY_LENGTH:
         raise ValueError(f"A turn key is a string of 1 to {KEY_LENGTH} characters.")
+
+
+def start_after(after: object) -> int:
+    """The id a follower's `after` names, whatever its type says (None: 0, before the first)."""
+    cursor = 0 if after is None else after
+    if not isinstance(cursor, int) or cursor < 0:
+        raise ValueError("after is an event id (a positive integer) or None.")
+    return cursor
 
 
 Item = TypeVar("Item")
@@ -214,15 +223,13 @@ class TurnChannel(ABC):
 
     async def follow(
         self, turn_key: str, after: int | None = None
-    ) -> AsyncIterator[tuple[int, str]]:
+    ) -> AsyncGenerator[tuple[int, str], None]:
         """(id, payload) of the turn's events after `after` (None: from its first), the stored
         ones and then the live ones, until it finishes. Raises TurnNotFound (unknown or
         expired, also while waiting), ReplayUnavailable (see there). Close it (aclosing) when
         leaving early."""
         check_key(turn_key)
-        cursor = 0 if after is None else after
-        if not isinstance(cursor, int) or cursor < 0:
-            raise ValueError("after is an event id (a positive integer) or None.")
+        cursor = start_after(after)
         followed = await self._attach(turn_key)
         try:
             if cursor > followed.last and followed.error is None:

@@ -14,6 +14,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from assistant.turn_channel.channel import Batch, TurnChannel, TurnNotFound
@@ -89,10 +90,9 @@ class MemoryChannel(TurnChannel):
         if self._loop is running:
             self._deliver(turn_key, event_id, payload)
         elif self._loop is not None and not self._loop.is_closed():
-            try:
+            # RuntimeError: the loop closed meanwhile, and nobody follows there any more.
+            with suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._deliver, turn_key, event_id, payload)
-            except RuntimeError:  # the loop closed meanwhile: nobody follows there any more
-                pass
 
     async def _read(self, turn_key: str, after: int, limit: int) -> Batch:
         with _store.lock:

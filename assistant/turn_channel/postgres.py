@@ -5,8 +5,9 @@ Storage: one row per event (assistant.models.TurnEvent). One statement appends a
 numbers it after the turn's newest row (and adds nothing after the turn's end), deletes the
 turn's rows beyond max_events, and NOTIFYs the turn's channel; PostgreSQL delivers the
 notification when the row is committed, so a woken follower always finds it. Appends waiting
-meanwhile go together in one pipeline, committed at its end (channel.Batches). A turn whose newest row is older than `retention` reads as unknown; its rows
-are deleted by the clean-up that finish() starts, at most once per `sweep_every` per process.
+meanwhile go together in one pipeline, committed at its end (channel.Batches). A turn whose
+newest row is older than `retention` reads as unknown; its rows are deleted by the clean-up
+that finish() starts, at most once per `sweep_every` per process.
 
 Wake-ups: one connection per process (per event loop) LISTENs on the channels of the turns
 followed in this process and on no others, read by one task with psycopg's notifies(). As
@@ -173,18 +174,16 @@ class PostgresChannel(TurnChannel):
             self._expire_soon()
         return event_id
 
-    async def _write(self, batch: list[dict[str, Any]]) -> list[int | None | Exception]:
+    async def _write(self, batch: list[dict[str, Any]]) -> list[int | Exception | None]:
         """A batch in one pipeline: one round trip, and one transaction (autocommit pipelines
         commit at their end), so a failed append rolls the batch back; then one at a time."""
         connection = await self._query_connection()
         try:
-            cursors = []
             async with connection.pipeline():
-                for params in batch:
-                    cursors.append(await connection.execute(_APPEND, params))
+                cursors = [await connection.execute(_APPEND, params) for params in batch]
             return [_event_id(await cursor.fetchone()) for cursor in cursors]
         except UniqueViolation:
-            results: list[int | None | Exception] = []
+            results: list[int | Exception | None] = []
             for params in batch:
                 try:
                     results.append(await self._write_one(params))

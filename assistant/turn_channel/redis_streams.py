@@ -28,6 +28,7 @@ import asyncio
 import logging
 import math
 import os
+from contextlib import suppress
 from typing import Any
 
 import redis.asyncio as redis
@@ -126,7 +127,7 @@ class RedisChannel(TurnChannel):
         ]
         return await self._appends.put((self._stream(turn_key), arguments))
 
-    async def _write(self, batch: list[tuple[str, list[Any]]]) -> list[int | None | Exception]:
+    async def _write(self, batch: list[tuple[str, list[Any]]]) -> list[int | Exception | None]:
         """One pipeline (not a transaction: each script is atomic by itself) per batch."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for stream, arguments in batch:
@@ -188,10 +189,9 @@ class RedisChannel(TurnChannel):
         subscriber = self._subscriber
         if subscriber is None or not subscriber.is_connected:
             return
-        try:
+        # A lost connection: the listener sees it fail too, and reconnects.
+        with suppress(*_LOST):
             await subscriber.send_command(*command, check_health=False)
-        except _LOST:
-            pass  # the listener sees the connection fail too, and reconnects
 
     async def _listen(self) -> None:
         """The process's one reader of the pub/sub connection, for as long as the channel."""
@@ -202,7 +202,8 @@ class RedisChannel(TurnChannel):
             )
             try:
                 async with self._lock:
-                    await subscriber.connect()
+                    # redis-py leaves Connection.connect() unannotated.
+                    await subscriber.connect()  # type: ignore[no-untyped-call]
                     self._subscriber = subscriber
                     if self._subscribed:
                         await subscriber.send_command(

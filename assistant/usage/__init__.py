@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
@@ -394,11 +394,11 @@ async def settle(admission: Admission) -> None:
     await sync_to_async(settle_sync)(admission)
 
 
-async def releasing(admission: Admission, body: AsyncIterator[T]) -> AsyncIterator[T]:
+async def releasing(admission: Admission, body: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
     """Pass a streamed answer through and settle its admission when the stream ends, however
     it ends: finished, failed, or closed because the client went away."""
     try:
-        async with aclosing(body):  # type: ignore[type-var]
+        async with aclosing(body):
             async for part in body:
                 yield part
     finally:

@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import Reply
+from tests.support.app_servers import own_database, server_environment
 from tests.support.live_server import free_port
 
 pytestmark = pytest.mark.load
@@ -58,46 +58,11 @@ class EchoingFake(FakeOpenAI):
 # The server and its database ----------------------------------------------------------------
 
 
-def _postgres_admin(url: str, sql: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql)
-
-
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
-    """A database of the load test's own: a PostgreSQL database beside DATABASE_URL's (the
-    suite's test database is left alone), or an SQLite file."""
-    configured = os.environ.get("DATABASE_URL", "")
-    if not configured.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{tmp_path / 'load.sqlite3'}"
-        return
-    parts = urlsplit(configured)
-    name = (parts.path.lstrip("/") or "postgres") + "_load"
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    _postgres_admin(configured, drop)
-    _postgres_admin(configured, f'CREATE DATABASE "{name}"')
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    _postgres_admin(configured, drop)
-
-
-def _environment(database_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.support.load_settings",
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        FERNET_KEYS=secrets.token_urlsafe(32),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        DATABASE_URL=database_url,
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
+    """A database of the load test's own."""
+    with own_database(tmp_path, "load") as url:
+        yield url
 
 
 @dataclass
@@ -110,7 +75,7 @@ class Server:
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    env = _environment(database_url)
+    env = server_environment(database_url)
     run = {"cwd": ROOT, "env": env, "capture_output": True, "text": True}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], check=True, **run)
     with EchoingFake() as fake:

@@ -14,7 +14,6 @@ kept (`AppServer.log`): the tests tell the servers apart by those, nothing in th
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -23,11 +22,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
+from tests.support.app_servers import own_database, server_environment
 from tests.support.live_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,46 +94,11 @@ def haproxy_missing_reason() -> str | None:
     return f"{HAPROXY} not found (make test-load installs Debian's haproxy when run as root)"
 
 
-def _postgres_admin(url: str, sql: str) -> None:
-    import psycopg
-
-    admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql)
-
-
 @pytest.fixture
 def balanced_database_url(tmp_path: Path) -> Iterator[str]:
-    """A database the two servers share: beside DATABASE_URL's on PostgreSQL (the suite's
-    test database is left alone), else an SQLite file."""
-    configured = os.environ.get("DATABASE_URL", "")
-    if not configured.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{tmp_path / 'balanced.sqlite3'}"
-        return
-    parts = urlsplit(configured)
-    name = (parts.path.lstrip("/") or "postgres") + "_balanced"
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    _postgres_admin(configured, drop)
-    _postgres_admin(configured, f'CREATE DATABASE "{name}"')
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    _postgres_admin(configured, drop)
-
-
-def server_environment(database_url: str) -> dict[str, str]:
-    """What both servers run with: the production settings, one secret and one database."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.support.load_settings",
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        FERNET_KEYS=secrets.token_urlsafe(32),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        DATABASE_URL=database_url,
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
+    """A database the two servers share."""
+    with own_database(tmp_path, "balanced") as url:
+        yield url
 
 
 def _wait_until(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

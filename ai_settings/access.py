@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast, overload
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -72,7 +72,8 @@ class ViewGuard:
     this order: with `needs_ai`, a 404 when AI_ENABLED=false; anonymous, the login redirect
     (401 for machine requests, unauthenticated_response); signed in without `permission`
     (when one is named), PermissionDenied with `denied` (a 403). An async view's branch
-    awaits request.auser() and user.ahas_perm(), which cache on the request and the user.
+    awaits request.auser() (cached on the request), then checks the permission in one trip
+    to the database thread.
 
     The view it wraps gets a SignedInRequest; the view it makes takes any request and may
     answer with the refusal (an HttpResponse) instead. An async view stays async."""
@@ -106,8 +107,10 @@ class ViewGuard:
                 user = await request.auser()
                 if not user.is_authenticated:
                     return unauthenticated_response(request)
-                if self.permission and not (
-                    user.is_active and await user.ahas_perm(self.permission)
+                # One trip for the user's and their groups' permissions (ahas_perm makes one
+                # per query): the chat's send is on the time-to-first-token path.
+                if self.permission and not await sync_to_async(has_permission)(
+                    user, self.permission
                 ):
                     raise PermissionDenied(self.denied)
                 return await async_view(cast("SignedInRequest", request), *args, **kwargs)

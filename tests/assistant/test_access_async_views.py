@@ -1,7 +1,8 @@
 """The access rules on async views, served the way production serves them (Django's async
 handler, with the project's event-loop middleware and with the stock one): the same answers
 as on sync views, in the same order (the access rule before the method check), with the
-user loaded on the event loop by request.auser() and the permission read by ahas_perm()."""
+user loaded on the event loop by request.auser() and its permissions read in one trip to
+the database thread."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ FAULTS = {
     # The SDKs retry a 500 twice before the first token, never more.
     "500": ((HttpError(500, "Internal error."),) * 3, "unavailable",
             "{label} is unavailable right now; try again in a moment.", 3),
-    "timeout": ((Reply(text="The start of an answer", chunk_size=4, stall_after=1, stall=3),),
+    "timeout": ((Reply(text="The start of an answer", chunk_size=4, stall_after=1, stall=5),),
                 "timeout", "The model stopped responding.", 1),
     "dropped": ((Reply(text="Half an answer that never ends", chunk_size=4, drop_after=2),),
                 "cut_off", "The connection to {label} was cut off mid-answer; try again.", 1),
@@ -79,7 +79,9 @@ def _send(client: Client, **data) -> str:
 def test_a_provider_fault_is_readable_stored_and_the_next_message_works(
     client, app_user, fakes, settings, provider, fault
 ):
-    settings.PROVIDER_IDLE_TIMEOUT = 0.5
+    # Long enough for the response to start on a loaded machine (a timeout before it would be
+    # retried by the SDK, as a real one is), short against the fake's 5 s stall mid-answer.
+    settings.PROVIDER_IDLE_TIMEOUT = 1.5
     scripted, kind, readable, requests = FAULTS[fault]
     readable = readable.format(label=LABELS[provider])
     model = _model_for(provider, fakes, settings)

@@ -10,7 +10,8 @@
 - Timeouts: genai passes one number for every phase, so a request hook sets connect and
   read (idle) timeouts separately on each request. genai does not retry by default; we
   allow 2 retries on 408/5xx (before any token, as retries wrap only the request), never
-  on 429, as for the other providers.
+  on 429, as for the other providers. With retries on, genai also retries a timeout or a
+  connection error before the response starts, as the openai and anthropic SDKs do.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from config.doors import ACCOUNTS, ADMIN, ADMIN_INDEX, ADMIN_NAMESPACE, ASGI_DOO
 from prompts.tokens import create_token
 from tests.support import hardening as setup
 from tests.support.live_server import asgi_application
+from tests.support.mcp import INITIALIZE, MCP_HEADERS
 
 # The sync test client reads the async CSV stream, which Django warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
@@ -236,7 +237,7 @@ async def test_mcp_door_answers_each_account_as_the_table_says(
     settings.AI_ENABLED = ai_enabled
     await sync_to_async(setup.set_ai)(mcp_enabled=mcp_enabled)
     user = await sync_to_async(setup.account)(request, account)
-    headers = dict(setup.MCP_HEADERS)
+    headers = dict(MCP_HEADERS)
     if user is not None:
         _, raw = await sync_to_async(create_token)(user, "door")
         headers["Authorization"] = f"Bearer {raw}"
@@ -244,11 +245,7 @@ async def test_mcp_door_answers_each_account_as_the_table_says(
     for path, entries in ASGI_DOORS.items():
         for door in entries:
             expected = door.expected(account, ai_enabled=ai_enabled, mcp_enabled=mcp_enabled)
-            body = (
-                setup.jsonrpc("initialize", setup.INITIALIZE["params"])
-                if door.changes_state
-                else ""
-            )
+            body = setup.jsonrpc("initialize", INITIALIZE["params"]) if door.changes_state else ""
             status, response_headers, _ = await setup.asgi_request(
                 door.method, path, headers=headers, body=body
             )

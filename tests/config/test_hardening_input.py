@@ -30,6 +30,7 @@ from prompts.tokens import create_token
 from tests.support import hardening as setup
 from tests.support.chat import add_local_provider
 from tests.support.live_server import asgi_application
+from tests.support.mcp import MCP_HEADERS
 from tests.support.settings_page import URL, open_form
 
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
@@ -430,7 +431,7 @@ def test_bad_mcp_calls_get_an_error_answer_never_a_500(superuser, body):
         _, raw = create_token(superuser, "fuzz")
         _mcp_tokens["raw"] = raw
     before = _data_state()[:4]
-    headers = {**setup.MCP_HEADERS, "Authorization": f"Bearer {_mcp_tokens['raw']}"}
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {_mcp_tokens['raw']}"}
     status, answer = async_to_sync(_mcp)(body, headers)
     assert status < 500, (status, answer[:300])
     if status == 200 and answer:

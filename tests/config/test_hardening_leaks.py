@@ -37,6 +37,7 @@ from tests.support.leaks import (
     sse_text,
 )
 from tests.support.live_server import asgi_application
+from tests.support.mcp import INITIALIZE, MCP_HEADERS
 from tests.support.settings_page import URL, open_form
 
 pytestmark = [
@@ -410,7 +411,7 @@ def test_a_gateway_echoing_another_providers_stored_key_is_redacted_from_the_cha
 async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[str, str]]:
     application = asgi_application()
 
-    headers = {**setup.MCP_HEADERS, "Authorization": f"Bearer {token}"}
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
     answers = []
 
     async def call(method: str, params: dict | None = None) -> dict:
@@ -422,7 +423,7 @@ async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[s
         return json.loads(text)
 
     try:
-        await call("initialize", setup.INITIALIZE["params"])
+        await call("initialize", INITIALIZE["params"])
         await call("tools/list")
         await call("prompts/list")
         await call("prompts/get", {"name": "summarize", "arguments": {}})
@@ -442,7 +443,7 @@ async def _mcp_answers(token: str, collections_extra: list[str]) -> list[tuple[s
             _, _, text = await setup.asgi_request(
                 "POST",
                 "/mcp",
-                headers={**setup.MCP_HEADERS, "Authorization": bad},
+                headers={**MCP_HEADERS, "Authorization": bad},
                 body=setup.jsonrpc("tools/list"),
             )
             answers.append((f"MCP with authorization {bad[:12]!r}", text))

@@ -21,18 +21,6 @@ from tests.support.live_server import asgi_application
 # is emptied between tests, so each configuration gets a version no earlier test used.
 _versions = itertools.count(9_000_000)
 
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "hardening", "version": "1"},
-    },
-}
-
 
 def bump() -> None:
     AISettings.load()

@@ -24,23 +24,12 @@ from ai_settings.models import AISettings
 from assistant.system_prompt import DEFAULT_SYSTEM_PROMPT
 from prompts.models import ApiToken, Prompt, PromptCollection, PromptMessage
 from prompts.tokens import create_token
+from tests.support.mcp import INITIALIZE, MCP_HEADERS
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("close_orm_thread_connections"),
 ]
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 # get_current() keeps its snapshot while the settings version is unchanged, and the test

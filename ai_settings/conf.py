@@ -11,6 +11,9 @@ come from django.conf.settings when first read and again after a `setting_change
     PROVIDER_IDLE_TIMEOUT      120.0  seconds a stream may stay silent before it is a timeout
     TURN_CHANNEL_RETENTION     3600.0 seconds a turn's events are kept after its last one
     TURN_CHANNEL_MAX_EVENTS    10000  events kept per turn (the oldest go first)
+    MAX_RUNNING_TURNS          3      answers one user may have being written at once
+    TURN_HEARTBEAT_SECONDS     5.0    how often a running turn shows its worker is alive
+    TURN_STALE_AFTER           30.0   seconds without that sign before a turn counts as lost
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "PROVIDER_IDLE_TIMEOUT": 120.0,
     "TURN_CHANNEL_RETENTION": 3600.0,
     "TURN_CHANNEL_MAX_EVENTS": 10_000,
+    "MAX_RUNNING_TURNS": 3,
+    "TURN_HEARTBEAT_SECONDS": 5.0,
+    "TURN_STALE_AFTER": 30.0,
 }
 
 
@@ -43,6 +49,9 @@ class AppSettings:
     PROVIDER_IDLE_TIMEOUT: float
     TURN_CHANNEL_RETENTION: float
     TURN_CHANNEL_MAX_EVENTS: int
+    MAX_RUNNING_TURNS: int
+    TURN_HEARTBEAT_SECONDS: float
+    TURN_STALE_AFTER: float
 
     def __init__(self, defaults: dict[str, Any]) -> None:
         self._defaults = defaults

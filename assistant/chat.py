@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +51,7 @@ from assistant.providers.events import (
     Usage,
 )
 from assistant.stream_watch import stream_watch
+from assistant.tool_calls import StepTools
 from assistant.turn_types import (
     ReasoningChunk,
     StepEnded,
@@ -318,6 +319,19 @@ def _end_over_budget(message: Message, refusal: usage.Admission) -> None:
     message.error_message = f"Stopped before the next step. {refusal.message}"
 
 
+async def _run_tools(message: Message, run: Awaitable[StepTools]) -> tuple[StepTools, bool]:
+    """Run a step's tool calls while the turn's `message` keeps its heartbeat; the outcome,
+    and whether a Stop came meanwhile (the turn then ends once they ran)."""
+    stop = asyncio.Event()
+    watch = stream_watch()
+    watch.watch(message.pk, stop.set)
+    try:
+        outcome = await run
+    finally:
+        watch.forget(message.pk)
+    return outcome, stop.is_set()
+
+
 async def run_turn(turn: Turn) -> AsyncGenerator[TurnEvent, None]:
     """Run the turn's steps, yielding UI events; ends with StepEnded of the last message.
 
@@ -329,7 +343,7 @@ async def run_turn(turn: Turn) -> AsyncGenerator[TurnEvent, None]:
     stored_calls: tuple[ToolCallRow, ...] = ()  # message's tool calls, as stored
     try:
         if turn.resume_from is not None:
-            outcome = await turn.tools.resume(turn.resume_from)
+            outcome, _ = await _run_tools(message, turn.tools.resume(turn.resume_from))
             if outcome.paused_status:
                 turn.resume_from.status = outcome.paused_status
             else:
@@ -364,22 +378,26 @@ async def run_turn(turn: Turn) -> AsyncGenerator[TurnEvent, None]:
                     f"The assistant stopped after {MAX_STEPS} steps. "
                     "Ask it to continue if there is more to do."
                 )
+            if calls:
+                # The turn goes on: while its tools run the message still says "streaming"
+                # (a page opened meanwhile follows the turn), and keeps its heartbeat.
+                message.status = Message.Status.STREAMING
             if not await _persist(turn, message, step):
                 break
             if not calls:
                 break
             # Tools: run what may run; a call that needs the user pauses the turn.
-            outcome = await turn.tools.handle(message, calls, last_step=last_step)
+            outcome, stopped = await _run_tools(
+                message, turn.tools.handle(message, calls, last_step=last_step)
+            )
             stored_calls = tuple(outcome.rows)
-            if outcome.paused_status:
-                message.status = outcome.paused_status
-                await Message.objects.filter(pk=message.pk).aupdate(status=message.status)
-                break
-            if last_step:
+            message.status = outcome.paused_status or Message.Status.COMPLETE
+            await Message.objects.filter(pk=message.pk).aupdate(status=message.status)
+            if outcome.paused_status or last_step or stopped:
                 break
             yield StepEnded(message, stored_calls)
             finished = message
-            message, stored_calls = new_reply(turn.conversation, turn.model), ()
+            message, stored_calls = new_reply(turn.conversation, turn.model, turn.key), ()
             await message.asave()
             yield StepStarted(message)
             # The calls as the adapter produced them: their provider data (reasoning items,

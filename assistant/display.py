@@ -120,6 +120,35 @@ def message_view(
     )
 
 
+@dataclass(frozen=True)
+class RunningTurn:
+    """A turn still being written, as assistant/partials/turn.html shows it: its messages so
+    far and the follower that streams the rest (from the turn channel) on `trigger`."""
+
+    key: str
+    messages: tuple[MessageView, ...] = ()
+    trigger: str = "load"
+
+    @property
+    def writing(self) -> bool:
+        """One of its answers is still being written (by a live worker)."""
+        return any(shown.status == Message.Status.STREAMING for shown in self.messages)
+
+
+def running_turn(shown: Sequence[MessageView]) -> RunningTurn | None:
+    """The turn the conversation's last message is still being written by (its heartbeat is
+    fresh), with its messages: the last ones, those the same turn wrote."""
+    if not shown or shown[-1].status != Message.Status.STREAMING:
+        return None
+    key = shown[-1].message.turn_key
+    if not key:
+        return None
+    first = len(shown)
+    while first > 0 and shown[first - 1].message.turn_key == key:
+        first -= 1
+    return RunningTurn(key, tuple(shown[first:]))
+
+
 def question_view(
     call: ToolCall,
     *,
@@ -173,6 +202,15 @@ def message_views(
     files: dict[int, list[Attachment]] = {}
     for row in Attachment.objects.filter(message__conversation=conversation).defer("data"):
         files.setdefault(row.message_id, []).append(row)
+    return _views(messages, files, user, current)
+
+
+def _views(
+    messages: list[Message],
+    files: Mapping[int, Sequence[Attachment]],
+    user: User,
+    current: CurrentSettings,
+) -> list[MessageView]:
     cutoff = heartbeat.stale_before()
     last = messages[-1] if messages else None
     return [
@@ -185,6 +223,14 @@ def message_views(
         )
         for message in messages
     ]
+
+
+def stored_turn(turn_key: str, user: User, current: CurrentSettings) -> RunningTurn:
+    """A turn's answers as stored, with their tool calls (sync: runs queries). The user's
+    only: another user's turn has no messages here."""
+    messages = Message.objects.filter(turn_key=turn_key, conversation__user=user)
+    ordered = list(messages.order_by("created_at", "id").prefetch_related("tool_calls"))
+    return RunningTurn(turn_key, tuple(_views(ordered, {}, user, current)))
 
 
 def decided_message_view(message: Message, user: User, current: CurrentSettings) -> MessageView:
@@ -216,9 +262,13 @@ def chat_context(
     )
     chat_messages = message_views(conversation, user, current) if conversation else []
     resumable = next((shown for shown in chat_messages if shown.ready_to_resume), None)
+    running = running_turn(chat_messages)
+    if running is not None:
+        chat_messages = chat_messages[: len(chat_messages) - len(running.messages)]
     return {
         "conversation": conversation,
         "chat_messages": chat_messages,
+        "running_turn": running,
         "resume_message": resumable.message if resumable else None,
         "picker": model_picker(models, conversation, fallback_key=last_key),
         "page_url": page_url,

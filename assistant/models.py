@@ -51,6 +51,9 @@ class Message(models.Model):
     stop_requested = models.BooleanField(default=False)
     # While streaming: when its worker last showed it is alive (assistant.heartbeat).
     heartbeat_at = models.DateTimeField(default=timezone.now)
+    # The turn that wrote this answer (all its steps share it): the turn channel's key, by
+    # which any page or tab follows the turn while it runs (assistant.turn_followers).
+    turn_key = models.CharField(max_length=32, blank=True, default="", db_index=True)
     # Extra instructions for this turn only (a prompt's system prompt) and page context.
     extra_instructions = models.TextField(blank=True, default="")
     page_context = models.JSONField(null=True, blank=True)

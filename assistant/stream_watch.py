@@ -4,7 +4,7 @@ loop reads the Stop flags of all of them and writes their progress, every TICK s
 Why: with hundreds of concurrent streams, a query per stream per half second (and one
 database connection held per stream) would swamp the database. Here the cost per tick is one
 SELECT for all Stop flags plus one UPDATE per stream that has new text, and every
-HEARTBEAT_SECONDS one UPDATE of all their heartbeats (assistant.heartbeat: how an answer whose
+TURN_HEARTBEAT_SECONDS one UPDATE of all their heartbeats (assistant.heartbeat: how an answer whose
 worker died is told from a live one), on one dedicated thread and connection. The Stop flag
 itself lives in the database (Message.stop_requested, set by whichever worker serves the Stop
 button); this process only remembers which of its own streams to look for, and forgets each
@@ -127,7 +127,7 @@ class StreamWatch:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_beat = loop.time() + heartbeat.HEARTBEAT_SECONDS
+        next_beat = loop.time() + heartbeat.heartbeat_seconds()
         while self._watched:
             await asyncio.sleep(TICK)
             beat = loop.time() >= next_beat
@@ -144,7 +144,7 @@ class StreamWatch:
                 logger.exception("Reading the chat's Stop flags failed; trying again")
                 continue
             if beat:
-                next_beat = loop.time() + heartbeat.HEARTBEAT_SECONDS
+                next_beat = loop.time() + heartbeat.heartbeat_seconds()
             for message_id in stopped:
                 stopping = self._watched.pop(message_id, None)
                 if stopping is not None:

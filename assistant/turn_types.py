@@ -5,6 +5,7 @@ the empty answer each of its steps begins with, and the events the loop yields t
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from ai_settings.catalog import AvailableModel
@@ -43,15 +44,26 @@ class Turn:
     # The first request's history and system prompt, when loaded with the turn's messages.
     preloaded_history: tuple[list[ChatMessage], str] | None = None
 
+    @property
+    def key(self) -> str:
+        """The turn's key in the turn channel, stored on each of its answers."""
+        return self.reply.turn_key
 
-def new_reply(conversation: Conversation, model: AvailableModel) -> Message:
-    """The empty assistant message a step streams into (not saved yet)."""
+
+def new_turn_key() -> str:
+    return uuid.uuid4().hex
+
+
+def new_reply(conversation: Conversation, model: AvailableModel, turn_key: str) -> Message:
+    """The empty assistant message a step of the turn `turn_key` streams into (not saved
+    yet)."""
     return Message(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         provider=model.provider_label,
         model=model.model_id,
+        turn_key=turn_key,
     )
 
 

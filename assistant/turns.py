@@ -21,18 +21,19 @@ from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
 from ai_settings.catalog import AvailableModel
+from ai_settings.conf import app_settings
 from ai_settings.current import CurrentSettings, get_current
 from assistant import history, usage
 from assistant.attachments import AttachmentRefused, CheckedFile, check_files
 from assistant.chat_request import load_history
 from assistant.forms import MODEL_NOT_AVAILABLE, MessageForm
-from assistant.heartbeat import interrupt_abandoned
+from assistant.heartbeat import interrupt_abandoned, is_abandoned, stale_before
 from assistant.models import Attachment, Conversation, Message
 from assistant.models import ToolCall as ToolCallRow
 from assistant.page_context import page_context
 from assistant.providers.base import ChatMessage, ToolSpec
 from assistant.tool_calls import RegistryTurnTools, TurnTools
-from assistant.turn_types import Turn, new_reply
+from assistant.turn_types import Turn, new_reply, new_turn_key
 from prompts.queries import render_published
 from prompts.request_numbers import object_id
 from prompts.users import User
@@ -40,6 +41,7 @@ from prompts.users import User
 PROMPT_VALUE_PREFIX = "prompt_var-"
 TITLE_LENGTH = 60
 WAITING = (Message.Status.AWAITING_APPROVAL, Message.Status.AWAITING_ANSWER)
+STILL_WRITING = "An answer is still being written in this conversation. Wait for it, or stop it."
 NOT_DECIDED_RESULT = json.dumps(
     {
         "error": "The user sent a new message instead of answering this call; it was not run.",
@@ -166,6 +168,8 @@ def retry(user: User, message_id: str | None, model_key: str | None) -> Turn:
     last = conversation.messages.order_by("-created_at", "-id").first()
     if last is None or last.pk != failed.pk:
         raise TurnRefused("Only the last answer can be retried.", status=409)
+    if failed.status == Message.Status.STREAMING and not is_abandoned(failed, stale_before()):
+        raise TurnRefused(STILL_WRITING, status=409)
     current = get_current()
     model = _user_model(user, current, model_key or conversation.model_key, conversation)
     tools, specs = _tools_for(user, current)
@@ -183,7 +187,7 @@ def retry(user: User, message_id: str | None, model_key: str | None) -> Turn:
         )
         removed = list(answers.values_list("pk", flat=True))
         answers.delete()
-        reply = new_reply(conversation, model)
+        reply = new_reply(conversation, model, new_turn_key())
         reply.save()
         loaded = load_history(
             user=user, current=current, conversation_id=conversation.pk, before=reply.pk
@@ -227,7 +231,7 @@ def resume(user: User, message_id: int) -> Turn:
         )
         if not claimed:
             raise TurnRefused("This turn has already gone on.", status=409)
-        reply = new_reply(conversation, model)
+        reply = new_reply(conversation, model, new_turn_key())
         reply.save()
         loaded = load_history(
             user=user,
@@ -322,7 +326,31 @@ def _admit(
     )
     if not admission.admitted:
         raise TurnRefused(admission.message, status=admission.status, headers=admission.headers)
+    _check_running_turns(user)
     return admission
+
+
+def _check_running_turns(user: User) -> None:
+    """At most MAX_RUNNING_TURNS answers of the user are written at once, this one included
+    (one per conversation: see STILL_WRITING). Counted after the admission took the user's
+    lock (usage.admit_sync), so two messages sent at once cannot both pass the count."""
+    limit = max(1, int(app_settings.MAX_RUNNING_TURNS))
+    running = (
+        Message.objects.filter(
+            conversation__user=user,
+            status=Message.Status.STREAMING,
+            heartbeat_at__gte=stale_before(),
+        )
+        .values("conversation_id")
+        .distinct()
+        .count()
+    )
+    if running > limit:
+        raise TurnRefused(
+            f"You already have {limit} answers being written. Wait for one to finish, or "
+            "stop one, then send this again.",
+            status=429,
+        )
 
 
 # Storing a new message -------------------------------------------------------------------
@@ -378,6 +406,8 @@ def _store_messages(
         )
         if Message.Status.STREAMING in leftover:
             interrupt_abandoned(conversation.pk)  # its partial text joins the history
+            if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+                raise TurnRefused(STILL_WRITING, status=409)  # one turn at a time
         if leftover.intersection(WAITING):
             _close_waiting_calls(conversation)
     # A chosen prompt's messages come first, as they would in an MCP client.
@@ -397,7 +427,7 @@ def _store_messages(
         extra_instructions=extra_instructions,
     )
     added.append(question)
-    reply = new_reply(conversation, model)
+    reply = new_reply(conversation, model, new_turn_key())
     Message.objects.bulk_create([*added, reply])  # one INSERT, in this order
     attachments = [
         Attachment.objects.create(

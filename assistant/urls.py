@@ -28,6 +28,7 @@ chat_patterns = [
     path("c/<int:pk>/delete/", views.delete_conversation, name="delete"),
     path("c/<int:pk>/messages/<int:message_id>/stop/", views.stop, name="stop"),
     path("messages/<int:message_id>/resume/", views.resume, name="resume"),
+    path("turns/<slug:turn_key>/", views.follow, name="follow"),
     path(
         "tool-calls/<int:pk>/approve/",
         views.tool_decision,

@@ -3,10 +3,12 @@ user's conversation or message is a 404, never a 403.
 
 The page, the conversation and the slide-in panel render the same partials. Sending a
 message, Retry and resuming a paused turn are async views: assistant.turns begins the turn
-(one trip to the database thread) and its answer streams back as `text/event-stream` of htmx
-partials (assistant.stream). A turn refused before any provider call (bad input, a model not
-allowed, files refused, rate limit or budget) is a turns.TurnRefused, answered 4xx by
-`_refusal` with a partial that puts the reason above the message box.
+(one trip to the database thread), the response starts it as work of the worker process
+(assistant.turn_tasks) and follows it, as `text/event-stream` of htmx partials; any page that
+shows the turn follows it the same way (`follow`, assistant.turn_followers). A turn refused
+before any provider call (bad input, a model not allowed, files refused, rate limit or budget,
+too many answers being written) is a turns.TurnRefused, answered 4xx by `_refusal` with a
+partial that puts the reason above the message box.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
-from ai_settings.current import get_current
-from assistant import chat, display, stream, tool_calls, turns
+from ai_settings.current import CurrentSettings, get_current
+from assistant import chat, display, tool_calls, turn_channel, turn_followers, turns
 from assistant.access import app_access_required
 from assistant.forms import RenameForm
-from assistant.models import Conversation, ToolCall
+from assistant.models import Conversation, Message, ToolCall
 from assistant.turn_types import Turn
 from prompts.request_numbers import object_id
 from prompts.users import SignedInRequest, User
@@ -188,7 +190,7 @@ async def _stream_turn(
         return _refusal(refused)
     if turn is None:
         return HttpResponse(status=204)
-    return _event_stream(stream.turn_events(turn, page))
+    return _event_stream(turn_followers.started(turn, page))
 
 
 @app_access_required
@@ -209,6 +211,27 @@ async def retry(request: SignedInRequest) -> HttpResponseBase:
         request,
         lambda user: turns.retry(user, request.POST.get("message"), request.POST.get("model")),
     )
+
+
+def _followable(user: User, turn_key: str) -> CurrentSettings:
+    """The settings to show the user's turn with; a 404 for a turn that is not theirs."""
+    if not Message.objects.filter(turn_key=turn_key, conversation__user=user).exists():
+        raise Http404("No such answer.")
+    return get_current()
+
+
+@app_access_required
+@require_GET
+async def follow(request: SignedInRequest, turn_key: str) -> HttpResponseBase:
+    """Follow a turn (any page, tab or worker): its events so far, then the live ones, to its
+    end. A follower reconnecting sends the last event it had (Last-Event-ID)."""
+    try:
+        after = turn_channel.event_id_from_header(request.headers.get("Last-Event-ID"))
+    except turn_channel.ReplayUnavailable as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    user = await request.auser()
+    current = await sync_to_async(_followable)(user, turn_key)
+    return _event_stream(turn_followers.follow(turn_key, user, current, after))
 
 
 @app_access_required

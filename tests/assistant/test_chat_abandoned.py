@@ -129,12 +129,12 @@ async def test_sending_into_a_conversation_stores_its_dead_answer_as_interrupted
 
 
 async def test_a_live_answer_keeps_its_heartbeat_while_the_provider_is_silent(
-    client, local_model, fake_openai, monkeypatch
+    client, local_model, fake_openai, settings
 ):
     # Short intervals so the test need not wait 30 s; the provider stays silent for longer
     # than an answer may go without a heartbeat.
-    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.2)
-    monkeypatch.setattr(heartbeat, "STALE_AFTER", 1.5)
+    settings.TURN_HEARTBEAT_SECONDS = 0.2
+    settings.TURN_STALE_AFTER = 1.5
     fake_openai.script(Reply(text="Let me think… done.", chunk_size=4, stall_after=1, stall=3.5))
     response = await client.post("/assistant/messages/", {"message": "Hi", "model": local_model})
     stream = aiter(response.streaming_content)

@@ -69,7 +69,8 @@ _DATA = re.compile(r"^data: ?(.*)$", re.MULTILINE)
 
 
 async def read_events(response: Any) -> list[str]:
-    """The data of every SSE message of a streaming response, in order."""
+    """The data of every unnamed SSE message of a streaming response (those htmx swaps in),
+    in order: not the turn's closing "done" event."""
     body = b""
     async for part in response.streaming_content:
         body += part
@@ -80,7 +81,7 @@ def parse_events(body: str) -> list[str]:
     events = []
     for block in body.split("\n\n"):
         lines = _DATA.findall(block)
-        if lines:
+        if lines and not block.startswith("event:") and "\nevent:" not in block:
             events.append("\n".join(lines))
     return events
 

@@ -123,9 +123,20 @@
     if (send) send.disabled = on;
   }
 
+  // The requests that start a turn (a message, Retry, a resume after a decision) stream its
+  // answer; a follower (.chat-turn-follower) streams a turn the page did not start, and takes
+  // over when such a response ends before the turn: the turn runs on in the server.
+  const STARTERS = "#chat-form, #chat-retry-form, .chat-resume";
+  const FOLLOWER = ".chat-turn-follower";
+  const RECONNECTING = "The connection to the server was lost. Reconnecting…";
+
+  function isStreamOf(source) {
+    return source instanceof Element && (source.matches(STARTERS) || source.matches(FOLLOWER));
+  }
+
   document.addEventListener("htmx:after:sse:connection", (event) => {
     const source = event.target;
-    if (!(source instanceof Element)) return;
+    if (!isStreamOf(source)) return;
     if (source.id === "chat-form") {
       // The message is on its way: empty the box for the next one.
       source.querySelector("#chat-input").value = "";
@@ -136,16 +147,40 @@
         if (slot) slot.replaceChildren();
       }
     }
-    if (source.id === "chat-form" || source.id === "chat-retry-form") setStreaming(true);
+    const slot = document.getElementById("chat-form-error");
+    if (slot && slot.textContent.trim() === RECONNECTING) slot.replaceChildren();
+    setStreaming(true);
   });
+
+  // The newest turn's follower, unless that turn ended or it streams already.
+  function newestFollower() {
+    const followers = document.querySelectorAll(FOLLOWER);
+    return followers[followers.length - 1] || null;
+  }
+
+  function idleFollower() {
+    const follower = newestFollower();
+    const streaming = follower && follower._htmx && follower._htmx.sse;
+    return follower && !follower.dataset.done && !streaming ? follower : null;
+  }
 
   document.addEventListener("htmx:sse:close", (event) => {
     const source = event.target;
-    if (!(source instanceof Element)) return;
-    if (source.id === "chat-form" || source.id === "chat-retry-form") {
-      setStreaming(false);
-      rememberConversationUrl();
+    if (!isStreamOf(source)) return;
+    const reason = event.detail && event.detail.reason;
+    if (reason === "message") {
+      const ended = source.matches(FOLLOWER) ? source : newestFollower();
+      if (ended) ended.dataset.done = "true";
     }
+    // "message": the turn's "done" event came (hx-sse:close); "removed": the element left the
+    // page. Anything else: the response ended early, and the turn's follower goes on.
+    const follower = reason !== "message" && reason !== "removed" ? idleFollower() : null;
+    if (follower) {
+      htmx.trigger(follower, "chat:follow");
+      return;
+    }
+    setStreaming(false);
+    rememberConversationUrl();
   });
 
   // Answers without a message of ours (a server error, an expired form, something deleted
@@ -195,9 +230,7 @@
 
   document.addEventListener("htmx:sse:error", (event) => {
     const source = event.target;
-    if (source instanceof Element && source.closest("#chat")) {
-      showComposerError("The connection to the server was lost. Reload the page to see the answer.");
-    }
+    if (source instanceof Element && source.closest("#chat")) showComposerError(RECONNECTING);
   });
 
   // The full page shows a new conversation's own URL once its first message is stored.

@@ -1,0 +1,160 @@
+"""A turn as work of the worker process, not of the request that started it.
+
+`launch(turn)` publishes the turn's first event (its reset, assistant.stream) to the turn
+channel and starts a task on the worker's event loop that runs the turn to its end: finished,
+stopped (the Stop flag, from any worker), paused for the user, out of budget or steps, failed
+or timed out. Nobody needs to follow it: closing the tab, navigating or losing the connection
+leaves it running, and its budget reservation is held until it ends. The task renders the
+turn's events to fragments, publishes them, settles the reservation and then finishes the
+turn in the channel, so that a follower that sees the end sees everything stored.
+
+Every page that shows the turn follows it (assistant.turn_followers), the response to the
+request that started it included.
+
+Publishing: the provider sends text in many small deltas, and every event costs a round trip
+to Redis or PostgreSQL and a swap in every follower's page. The first event goes at once
+(time to first token); after each publish, what the turn produced in the next
+COALESCE_SECONDS leaves together, a run of text chunks of one message as one event. The
+provider is read meanwhile: a slow channel never holds the turn up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Iterator
+from contextlib import aclosing
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError
+
+from assistant import display, stream, turn_channel, usage
+from assistant.turn_types import Turn
+
+logger = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.025
+
+# The running turns of this process: the event loop keeps only weak references to tasks.
+_running: set[asyncio.Task[None]] = set()
+
+
+async def launch(turn: Turn) -> None:
+    """Start running the turn; returns once it can be followed (its first event is
+    published)."""
+    await turn_channel.publish(turn.key, stream.reset_fragment(turn))
+    # A context of its own: the request's (its database thread, above all) ends before the
+    # turn may; the turn's synchronous work goes to asgiref's thread for work outside
+    # requests.
+    task = asyncio.get_running_loop().create_task(
+        _run(turn), name=f"chat turn {turn.key}", context=contextvars.Context()
+    )
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def wait_for_running() -> None:
+    """Until every turn this process runs has ended (a server shutting down, a test)."""
+    while _running:
+        await asyncio.gather(*_running, return_exceptions=True)
+
+
+async def _run(turn: Turn) -> None:
+    publisher = _Publisher(turn.key)
+    try:
+        fragments = usage.releasing(turn.admission, stream.turn_fragments(turn))
+        async with aclosing(fragments):
+            async for fragment in fragments:
+                publisher.put(fragment)
+    except asyncio.CancelledError:
+        # The worker is shutting down: the loop stored the answer as interrupted; the
+        # followers get it as stored.
+        publisher.put(await sync_to_async(_stored_fragment)(turn))
+        raise
+    except Exception:  # the loop handles its own faults: this is a last resort
+        logger.exception("Chat turn %s failed outside its loop", turn.key)
+        publisher.put(await sync_to_async(_stored_fragment)(turn))
+    finally:
+        await asyncio.shield(_finish(turn.key, publisher))
+
+
+def _stored_fragment(turn: Turn) -> str:
+    return stream.settled_fragment(display.stored_turn(turn.key, turn.user, turn.current))
+
+
+async def _finish(turn_key: str, publisher: _Publisher) -> None:
+    await publisher.close()
+    try:
+        await turn_channel.finish(turn_key)
+    except (turn_channel.TurnChannelError, OSError, DatabaseError):
+        logger.warning("Could not finish turn %s in the turn channel", turn_key, exc_info=True)
+
+
+class _Publisher:
+    """Publishes a turn's fragments in order, in a task of its own, joining what comes
+    within COALESCE_SECONDS of the last publish."""
+
+    def __init__(self, turn_key: str) -> None:
+        self._key = turn_key
+        self._waiting: list[stream.Fragment] = []
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._failed = False
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def put(self, fragment: stream.Fragment) -> None:
+        self._waiting.append(fragment)
+        self._ready.set()
+
+    async def close(self) -> None:
+        """Publish what waits, then stop."""
+        self._closing = True
+        self._ready.set()
+        await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            batch, self._waiting = self._waiting, []
+            for payload in _joined(batch):
+                await self._publish(payload)
+            if self._closing and not self._waiting:
+                return
+            await asyncio.sleep(COALESCE_SECONDS)
+
+    async def _publish(self, payload: str) -> None:
+        try:
+            await turn_channel.publish(self._key, payload)
+        except (turn_channel.TurnChannelError, OSError, DatabaseError):
+            # The turn goes on and its answer is stored; its followers see the final render
+            # of each step, or the stored answer when the channel is back.
+            if not self._failed:
+                logger.warning("Turn %s: publishing failed", self._key, exc_info=True)
+            self._failed = True
+
+
+def _joined(batch: list[stream.Fragment]) -> Iterator[str]:
+    """The batch's payloads: consecutive chunks of one kind and message joined, in order."""
+    pending: stream.Chunk | None = None
+    for fragment in batch:
+        if isinstance(fragment, stream.Chunk):
+            if pending is not None and (pending.kind, pending.message_id) == (
+                fragment.kind,
+                fragment.message_id,
+            ):
+                pending = stream.Chunk(
+                    pending.kind, pending.message_id, pending.text + fragment.text
+                )
+                continue
+            if pending is not None:
+                yield stream.chunk_html(pending)
+            pending = fragment
+            continue
+        if pending is not None:
+            yield stream.chunk_html(pending)
+            pending = None
+        yield fragment
+    if pending is not None:
+        yield stream.chunk_html(pending)

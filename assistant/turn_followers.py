@@ -37,11 +37,16 @@ from prompts.users import User
 logger = logging.getLogger(__name__)
 
 
-async def started(turn: Turn, page: dict[str, object]) -> AsyncGenerator[bytes, None]:
-    """The response to the request that started the turn: it starts the turn here, when the
-    response starts, so that the turn runs on the event loop that serves the response."""
+async def started(
+    turn: Turn, page: dict[str, object], *, launch: bool = False
+) -> AsyncGenerator[bytes, None]:
+    """The response to the request that started the turn. With `launch`, the turn is started
+    here, when the response starts: under WSGI (Django's runserver, its sync test client) the
+    view's event loop ends with the view, and the turn must run on the one that serves the
+    response."""
+    if launch:
+        await turn_tasks.launch(turn)
     yield stream.turn_started_event(turn, page)
-    await turn_tasks.launch(turn)
     async with aclosing(follow(turn.key, turn.user, turn.current)) as events:
         async for event in events:
             yield event

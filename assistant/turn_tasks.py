@@ -43,7 +43,11 @@ _running: set[asyncio.Task[None]] = set()
 async def launch(turn: Turn) -> None:
     """Start running the turn; returns once it can be followed (its first event is
     published)."""
-    await turn_channel.publish(turn.key, stream.reset_fragment(turn))
+    try:
+        await turn_channel.publish(turn.key, stream.reset_fragment(turn))
+    except (turn_channel.TurnChannelError, OSError, DatabaseError):
+        # The turn still runs and its answer is stored; its followers show it as stored.
+        logger.warning("Turn %s: the turn channel took no events", turn.key, exc_info=True)
     # A context of its own: the request's (its database thread, above all) ends before the
     # turn may; the turn's synchronous work goes to asgiref's thread for work outside
     # requests.

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
@@ -26,7 +27,15 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from ai_settings.current import CurrentSettings, get_current
-from assistant import chat, display, tool_calls, turn_channel, turn_followers, turns
+from assistant import (
+    chat,
+    display,
+    tool_calls,
+    turn_channel,
+    turn_followers,
+    turn_tasks,
+    turns,
+)
 from assistant.access import app_access_required
 from assistant.forms import RenameForm
 from assistant.models import Conversation, Message, ToolCall
@@ -190,7 +199,12 @@ async def _stream_turn(
         return _refusal(refused)
     if turn is None:
         return HttpResponse(status=204)
-    return _event_stream(turn_followers.started(turn, page))
+    if isinstance(request, ASGIRequest):
+        # Started now, on the server's event loop: it runs even if the client is gone
+        # before the response starts.
+        await turn_tasks.launch(turn)
+        return _event_stream(turn_followers.started(turn, page))
+    return _event_stream(turn_followers.started(turn, page, launch=True))
 
 
 @app_access_required

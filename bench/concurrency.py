@@ -4,7 +4,7 @@ and the worker's memory per open stream.
 Each level starts N streams at a steady arrival rate against a slow upstream (a chunk every
 `upstream_delay` seconds, so every stream is still open when the last one starts), holds them
 all open for a moment while the worker's memory is read from /proc, then closes them (the
-client disconnects; the app saves each answer as interrupted). Levels grow until p95 TTFT
+client disconnects and presses Stop: the turn would outlive its stream). Levels grow until p95 TTFT
 passes the limit, a stream fails, or the levels run out.
 
 The slow upstream waits `upstream_delay` before its first chunk too: that wait is the

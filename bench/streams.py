@@ -13,6 +13,7 @@ the answer (our endpoint). Total time ends with the last byte of the stream.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ import openai
 QUESTION = "How many orders came in this week?"
 # Every text delta of our stream appends to the answer's text element (assistant/stream.py).
 TEXT_APPEND = b'-text" hx-swap="beforeend">'
+# The Stop button of the answer (assistant/partials/message.html), in the stream's first event.
+STOP_URL = re.compile(rb'hx-post="(/assistant/c/\d+/messages/\d+/stop/)"')
+HEAD_BYTES = 65536  # the first event is well within this
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ async def chat_stream(
     first: float | None = None
     chunks = 0
     tail = b""
+    stop_url = head = b""
     try:
         async with client.stream("POST", url, data=form, headers=headers) as response:
             if response.status_code != 200:
@@ -128,11 +133,19 @@ async def chat_stream(
                         first = time.perf_counter()
                         if on_first is not None:
                             on_first()
+                if not stop_url and len(head) < HEAD_BYTES:
+                    head += data
+                    found_stop = STOP_URL.search(head)
+                    stop_url = found_stop.group(1) if found_stop else b""
                 # Keep enough bytes to find a marker cut in two by the read boundary.
                 tail = window[-(len(TEXT_APPEND) - 1) :]
                 if until is not None and until.is_set():
                     break
+        end = time.perf_counter()
+        if until is not None and until.is_set() and stop_url:
+            # The answer outlives the stream (a turn runs to its end): the user stops it, so
+            # that the next level starts on an idle worker.
+            await client.post(target.base_url + stop_url.decode(), headers=headers)
     except httpx.HTTPError as error:
         return Sample(None, time.perf_counter() - started, chunks, type(error).__name__)
-    end = time.perf_counter()
     return Sample(None if first is None else first - started, end - started, chunks)

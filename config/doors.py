@@ -220,6 +220,15 @@ DOORS: dict[str, tuple[Door, ...]] = {
             why="the stop flag is set",
         ),
     ),
+    "assistant:follow": (
+        Door(
+            "GET",
+            APP_ACCESS,
+            200,
+            kwargs={"turn_key": "turn"},
+            why="the turn's answer, as stored once its events are gone",
+        ),
+    ),
     "assistant:resume": (
         Door(
             "POST",

@@ -66,6 +66,7 @@ def door_objects(owner: Any) -> dict[str, Any]:
         status=Message.Status.ERROR,
         error_kind="unavailable",
         error_message="OpenAI is unavailable right now; try again in a moment.",
+        turn_key="d00" + "0" * 29,
     )
     spare = Conversation.objects.create(user=owner, title="Spare")
     waiting = Conversation.objects.create(user=owner, title="Waiting")
@@ -85,6 +86,7 @@ def door_objects(owner: Any) -> dict[str, Any]:
     return {
         "conversation": conversation.pk,
         "message": failed.pk,
+        "turn": failed.turn_key,
         "spare_conversation": spare.pk,
         "paused_message": paused.pk,
         "tool_call": call.pk,

@@ -124,7 +124,9 @@ def _article(html: str, message_id: int) -> str:
     assert found, f"message {message_id} not shown"
     # A page's forms carry its CSRF token; the stream's do not (any tab of any session shows
     # them, and htmx sends the page's token as a header).
-    return re.sub(r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">', "", found.group())
+    return re.sub(
+        r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">', "", found.group()
+    )
 
 
 async def test_a_paused_answer_looks_the_same_streamed_reloaded_and_after_a_decision(

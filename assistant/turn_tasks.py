@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 
 from assistant import display, stream, turn_channel, usage
 from assistant.turn_types import Turn
@@ -93,6 +93,9 @@ async def _finish(turn_key: str, publisher: _Publisher) -> None:
         await turn_channel.finish(turn_key)
     except (turn_channel.TurnChannelError, OSError, DatabaseError):
         logger.warning("Could not finish turn %s in the turn channel", turn_key, exc_info=True)
+    # The turn's database thread is shared by the process's turns and serves no request:
+    # honour CONN_MAX_AGE (and drop a broken connection) here, as the end of a request does.
+    await sync_to_async(close_old_connections)()
 
 
 class _Publisher:

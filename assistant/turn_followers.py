@@ -63,9 +63,16 @@ async def follow(
                 async for event_id, payload in events:
                     yield stream.sse(payload, event_id)
     except (turn_channel.TurnNotFound, turn_channel.ReplayUnavailable):
-        stored = await sync_to_async(display.stored_turn)(turn_key, user, current)
-        yield stream.sse(stream.settled_fragment(stored))
+        yield await _stored(turn_key, user, current)
+    except Exception:  # the channel's backends raise their clients' errors
+        logger.warning("Following turn %s failed; showing it as stored", turn_key, exc_info=True)
+        yield await _stored(turn_key, user, current)
     yield stream.DONE
+
+
+async def _stored(turn_key: str, user: User, current: CurrentSettings) -> bytes:
+    stored = await sync_to_async(display.stored_turn)(turn_key, user, current)
+    return stream.sse(stream.settled_fragment(stored))
 
 
 class _LostTurns:
@@ -125,6 +132,8 @@ class _LostTurns:
             await turn_channel.finish(turn_key)
         except turn_channel.TurnFinished:
             pass  # the worker finished it after all
+        except Exception:  # the channel's backends raise their clients' errors
+            logger.warning("Could not end lost turn %s in the channel", turn_key, exc_info=True)
 
 
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LostTurns] = (

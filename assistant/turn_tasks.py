@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections
 
 from assistant import display, stream, turn_channel, usage
 from assistant.turn_types import Turn
@@ -35,6 +35,11 @@ from assistant.turn_types import Turn
 logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.025
+
+# CHANNEL_FAILURE: the channel is the network (Redis, PostgreSQL), and its backends raise
+# their clients' errors (redis, psycopg) besides the channel's own. Whatever it raises, the
+# turn goes on and its answer is stored: the failure is logged, and followers fall back on
+# what is stored.
 
 # The running turns of this process: the event loop keeps only weak references to tasks.
 _running: set[asyncio.Task[None]] = set()
@@ -45,7 +50,7 @@ async def launch(turn: Turn) -> None:
     published)."""
     try:
         await turn_channel.publish(turn.key, stream.reset_fragment(turn))
-    except (turn_channel.TurnChannelError, OSError, DatabaseError):
+    except Exception:  # CHANNEL_FAILURE
         # The turn still runs and its answer is stored; its followers show it as stored.
         logger.warning("Turn %s: the turn channel took no events", turn.key, exc_info=True)
     # A context of its own: the request's (its database thread, above all) ends before the
@@ -91,7 +96,7 @@ async def _finish(turn_key: str, publisher: _Publisher) -> None:
     await publisher.close()
     try:
         await turn_channel.finish(turn_key)
-    except (turn_channel.TurnChannelError, OSError, DatabaseError):
+    except Exception:  # CHANNEL_FAILURE
         logger.warning("Could not finish turn %s in the turn channel", turn_key, exc_info=True)
     # The turn's database thread is shared by the process's turns and serves no request:
     # honour CONN_MAX_AGE (and drop a broken connection) here, as the end of a request does.
@@ -134,7 +139,7 @@ class _Publisher:
     async def _publish(self, payload: str) -> None:
         try:
             await turn_channel.publish(self._key, payload)
-        except (turn_channel.TurnChannelError, OSError, DatabaseError):
+        except Exception:  # CHANNEL_FAILURE
             # The turn goes on and its answer is stored; its followers see the final render
             # of each step, or the stored answer when the channel is back.
             if not self._failed:

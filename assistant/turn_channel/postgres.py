@@ -119,6 +119,9 @@ class PostgresChannel(TurnChannel):
         self._params = params
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._connecting = asyncio.Lock()
+        # One statement (or pipeline) at a time on the query connection: psycopg cannot enter
+        # a pipeline while another task's query is under way on it.
+        self._querying = asyncio.Lock()
         self._control = f"turn_channel_{os.getpid()}_{id(self):x}"
         # The listening connection's application_name (pg_stat_activity), to tell it apart.
         self.listener_name = self._control.replace("_", "-")
@@ -177,11 +180,12 @@ class PostgresChannel(TurnChannel):
     async def _write(self, batch: list[dict[str, Any]]) -> list[int | Exception | None]:
         """A batch in one pipeline: one round trip, and one transaction (autocommit pipelines
         commit at their end), so a failed append rolls the batch back; then one at a time."""
-        connection = await self._query_connection()
         try:
-            async with connection.pipeline():
-                cursors = [await connection.execute(_APPEND, params) for params in batch]
-            return [_event_id(await cursor.fetchone()) for cursor in cursors]
+            async with self._querying:
+                connection = await self._query_connection()
+                async with connection.pipeline():
+                    cursors = [await connection.execute(_APPEND, params) for params in batch]
+                return [_event_id(await cursor.fetchone()) for cursor in cursors]
         except UniqueViolation:
             results: list[int | Exception | None] = []
             for params in batch:
@@ -194,22 +198,24 @@ class PostgresChannel(TurnChannel):
     async def _write_one(self, params: dict[str, Any]) -> int | None:
         attempt = 1
         while True:
-            connection = await self._query_connection()
             try:
-                cursor = await connection.execute(_APPEND, params)
-                return _event_id(await cursor.fetchone())
+                async with self._querying:
+                    connection = await self._query_connection()
+                    cursor = await connection.execute(_APPEND, params)
+                    return _event_id(await cursor.fetchone())
             except UniqueViolation:
                 if attempt == APPEND_ATTEMPTS:
                     raise
                 attempt += 1
 
     async def _read(self, turn_key: str, after: int, limit: int) -> Batch:
-        connection = await self._query_connection()
-        cursor = await connection.execute(
-            _READ,
-            {"key": turn_key, "after": after, "limit": limit, "retention": self.retention},
-        )
-        rows = await cursor.fetchall()
+        async with self._querying:
+            connection = await self._query_connection()
+            cursor = await connection.execute(
+                _READ,
+                {"key": turn_key, "after": after, "limit": limit, "retention": self.retention},
+            )
+            rows = await cursor.fetchall()
         if not rows or not rows[0][1]:
             raise TurnNotFound(f"Turn {turn_key!r} is unknown or has expired.")
         events = [
@@ -226,8 +232,9 @@ class PostgresChannel(TurnChannel):
             self._spawn(self._expire())
 
     async def _expire(self) -> None:
-        connection = await self._query_connection()
-        await connection.execute(_EXPIRE, {"retention": self.retention})
+        async with self._querying:
+            connection = await self._query_connection()
+            await connection.execute(_EXPIRE, {"retention": self.retention})
 
     # Wake-ups -----------------------------------------------------------------------------
 
@@ -264,8 +271,9 @@ class PostgresChannel(TurnChannel):
             return
         self._interrupting = True
         try:
-            connection = await self._query_connection()
-            await connection.execute("SELECT pg_notify(%s, '')", [self._control])
+            async with self._querying:
+                connection = await self._query_connection()
+                await connection.execute("SELECT pg_notify(%s, '')", [self._control])
         except psycopg.OperationalError:
             # The listener reconnects too (both lost the server), and then LISTENs anyway.
             self._interrupting = False

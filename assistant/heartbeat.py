@@ -45,9 +45,18 @@ def interrupt_abandoned(conversation_id: int) -> int:
     return _interrupt(_abandoned().filter(conversation_id=conversation_id))
 
 
+# Keys per query: well under SQLite's smallest limit on query parameters (999).
+BATCH = 500
+
+
 def lost_turns(turn_keys: Iterable[str]) -> set[str]:
     """Those of these turns whose answer lost its worker."""
-    return set(_abandoned().filter(turn_key__in=list(turn_keys)).values_list("turn_key", flat=True))
+    keys = list(turn_keys)
+    lost: set[str] = set()
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        lost.update(_abandoned().filter(turn_key__in=batch).values_list("turn_key", flat=True))
+    return lost
 
 
 def interrupt_turn(turn_key: str) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from assistant import heartbeat
 from assistant.models import Message
+from assistant.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -155,15 +155,9 @@ class StreamWatch:
                 await loop.run_in_executor(_executor, _close_connection)
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamWatch] = (
-    weakref.WeakKeyDictionary()
-)
+_watches = PerLoop(StreamWatch)
 
 
 def stream_watch() -> StreamWatch:
     """The watch of the running event loop."""
-    loop = asyncio.get_running_loop()
-    found = _by_loop.get(loop)
-    if found is None:
-        found = _by_loop[loop] = StreamWatch()
-    return found
+    return _watches.get()

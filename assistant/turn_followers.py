@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import weakref
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
 
@@ -31,6 +30,7 @@ from django.db import DatabaseError
 
 from ai_settings.current import CurrentSettings
 from assistant import display, heartbeat, stream, turn_channel, turn_tasks
+from assistant.per_loop import PerLoop
 from assistant.turn_types import Turn
 from prompts.users import User
 
@@ -58,7 +58,7 @@ async def follow(
     """The turn's events after `after` (None: all of them), then DONE. The caller checked the
     turn is the user's."""
     try:
-        with _lost_turns().watching(turn_key, user, current):
+        with _lost.get().watching(turn_key, user, current):
             async with aclosing(turn_channel.follow(turn_key, after)) as events:
                 async for event_id, payload in events:
                     yield stream.sse(payload, event_id)
@@ -136,14 +136,4 @@ class _LostTurns:
             logger.warning("Could not end lost turn %s in the channel", turn_key, exc_info=True)
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LostTurns] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _lost_turns() -> _LostTurns:
-    loop = asyncio.get_running_loop()
-    found = _by_loop.get(loop)
-    if found is None:
-        found = _by_loop[loop] = _LostTurns()
-    return found
+_lost = PerLoop(_LostTurns)

@@ -20,12 +20,12 @@ import httpx2
 
 from ai_settings.current import ProviderConnection
 from ai_settings.redaction import secrets_of
+from assistant.per_loop import PerLoop
 from assistant.providers import attachments as att
 from assistant.providers.base import ChatMessage, ChatRequest, ProviderFailure
 from assistant.providers.clients import (
     LIST_MODELS_TIMEOUT,
     MAX_RETRIES,
-    PerLoop,
     Timeouts,
     refuse_unwanted_retries,
 )

@@ -1,20 +1,15 @@
-"""How SDK clients are built: the timeouts they use, and one client per event loop (an async
-HTTP client's pooled connections belong to the loop that opened them, so uvicorn's loop and
-each test's loop get their own)."""
+"""How SDK clients are built: the timeouts they use and the retries they make. Each adapter
+keeps one client per event loop (assistant.per_loop: an async HTTP client's pooled
+connections belong to the loop that opened them, so uvicorn's loop and each test's loop get
+their own)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from ai_settings.conf import app_settings
 from assistant.providers.errors import retry_after_seconds
-
-T = TypeVar("T")
 
 LIST_MODELS_TIMEOUT = 10.0
 # The SDKs retry only the request itself, so never after the first token; they retry server
@@ -42,20 +37,3 @@ class Timeouts:
     @classmethod
     def from_settings(cls) -> Timeouts:
         return cls(app_settings.PROVIDER_CONNECT_TIMEOUT, app_settings.PROVIDER_IDLE_TIMEOUT)
-
-
-class PerLoop(Generic[T]):
-    def __init__(self, factory: Callable[[], T]) -> None:
-        self._factory = factory
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()
-
-    def get(self) -> T:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            value = self._by_loop.get(loop)
-            if value is None:
-                value = self._by_loop[loop] = self._factory()
-            return value

@@ -33,8 +33,6 @@ TURN_CHANNEL_MAX_EVENTS are kept per turn (ai_settings.conf).
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -46,6 +44,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from ai_settings.conf import app_settings
+from assistant.per_loop import PerLoop
 from assistant.turn_channel.channel import (
     ReplayUnavailable,
     TurnChannel,
@@ -94,24 +93,18 @@ def configured_channel() -> TurnChannel:
     return MemoryChannel(**options)
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnChannel] = (
-    weakref.WeakKeyDictionary()
-)
+_channels = PerLoop(configured_channel)
 
 
 def get_channel() -> TurnChannel:
     """The running event loop's channel (its connections belong to that loop)."""
-    loop = asyncio.get_running_loop()
-    channel = _by_loop.get(loop)
-    if channel is None:
-        channel = _by_loop[loop] = configured_channel()
-    return channel
+    return _channels.get()
 
 
 @receiver(setting_changed)
 def _setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in {"CACHES", "DATABASES", "TURN_CHANNEL_RETENTION", "TURN_CHANNEL_MAX_EVENTS"}:
-        _by_loop.clear()
+        _channels.clear()
 
 
 async def publish(turn_key: str, payload: str) -> int:

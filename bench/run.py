@@ -67,6 +67,11 @@ class Plan:
         bursts = (self.burst + self.burst * self.burst_rounds) * servers
         return single + bursts + sum(self.levels)
 
+    def users_needed(self, running_limit: int) -> int:
+        """Enough users, taken in turn, that none has more than `running_limit` answers being
+        written at once (MAX_RUNNING_TURNS) while a ramp level holds its streams open."""
+        return max(self.users, math.ceil(max(self.levels, default=0) / running_limit))
+
 
 QUICK = Plan(
     single_rounds=10, burst_rounds=2, users=60, levels=(50, 100, 200), slow_chunks=40,
@@ -141,6 +146,7 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool) -> Resul
     from django.core.management import call_command
     from django.test import Client
 
+    from ai_settings.conf import app_settings
     from bench import pages, processes, seed
     from bench.report import Results
 
@@ -159,8 +165,10 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool) -> Resul
             delay=plan.slow_delay, log_path=env.workdir / "slow-fake.log"))  # fmt: skip
         done()
 
+        results.running_limit = app_settings.MAX_RUNNING_TURNS
+        results.users = plan.users_needed(results.running_limit)
         done = _step(
-            f"Seeding: {plan.providers} providers × {plan.models_each} models, {plan.users} "
+            f"Seeding: {plan.providers} providers × {plan.models_each} models, {results.users} "
             f"users, a {plan.chat_messages}-message conversation, {plan.ledger_rows:,} ledger rows"
         )
         seed.configure_ai()
@@ -168,10 +176,10 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool) -> Resul
             plan.providers, plan.models_each, [fast.url + "/v1", slow.url + "/v1"]
         )
         fast_model, slow_model = seed.model_key(providers[0]), seed.model_key(providers[1])
-        users = seed.app_users(plan.users)
+        users = seed.app_users(results.users)
         sessions = [seed.session_for(user) for user in users]
         servers = 2
-        per_user = math.ceil(plan.streams_needed(servers) / plan.users) + 2
+        per_user = math.ceil(plan.streams_needed(servers) / results.users) + 2
         conversations = seed.empty_conversations(users, per_user)
         admin = seed.superuser()
         long_chat = seed.long_conversation(admin, plan.chat_messages)

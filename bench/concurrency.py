@@ -7,6 +7,11 @@ all open for a moment while the worker's memory is read from /proc, then closes 
 client disconnects and presses Stop: the turn would outlive its stream). Levels grow until p95 TTFT
 passes the limit, a stream fails, or the levels run out.
 
+A third of each level's streams are followers (`is_follower`): every third stream, instead of
+posting a message, follows the turn of the message posted just before it (GET
+/assistant/turns/<key>/, as a second tab would), so every second message has a follower. A
+follower's times count from its message's POST, like that stream's own.
+
 The slow upstream waits `upstream_delay` before its first chunk too: that wait is the
 provider's, not ours, and is taken off every TTFT of the ramp.
 """
@@ -27,8 +32,19 @@ TTFT_LIMIT = 1.0
 HOLD_SECONDS = 2.0
 LEVEL_TIMEOUT = 120.0
 
-# Opens one stream; returns its sample when the stream ends or `release` is set.
+# Opens stream `index` of a level (a follower where is_follower(index)); returns its sample
+# when the stream ends or `release` is set.
 Opener = Callable[[int, asyncio.Event, Callable[[], None]], Awaitable[Sample]]
+
+
+def is_follower(index: int) -> bool:
+    """Stream `index` of a level follows the turn of stream `index - 1` (a message)."""
+    return index % 3 == 2
+
+
+def messages_in(streams: int) -> int:
+    """The messages a level of `streams` open streams posts (the others follow them)."""
+    return sum(not is_follower(index) for index in range(streams))
 
 
 @dataclass
@@ -46,13 +62,21 @@ class Level:
     def errors(self) -> list[str]:
         return [s.error or "no text" for s in self.samples if not s.ok]
 
-    def ttfts(self) -> list[float]:
+    @property
+    def followers(self) -> int:
+        return self.streams - messages_in(self.streams)
+
+    def ttfts(self, *, followers_only: bool = False) -> list[float]:
         """Each stream's TTFT less the upstream's own wait before its first chunk."""
         return [
             max(0.0, s.ttft - self.upstream_delay)
-            for s in self.samples
-            if s.ok and s.ttft is not None
+            for index, s in enumerate(self.samples)
+            if s.ok and s.ttft is not None and (is_follower(index) or not followers_only)
         ]
+
+    @property
+    def follower_ttft_p95(self) -> float | None:
+        return stats.p95(self.ttfts(followers_only=True))
 
     @property
     def ttft_p95(self) -> float | None:
@@ -139,9 +163,9 @@ async def ramp(
         done.append(level)
         p95 = level.ttft_p95
         print(
-            f"  {streams:5d} streams: p95 TTFT {p95 * 1000 if p95 else float('nan'):7.0f} ms, "
-            f"peak open {level.peak_open}, worker RSS {level.rss_peak / 2**20:.0f} MiB, "
-            f"{len(level.errors)} failed",
+            f"  {streams:5d} streams ({level.followers} followers): p95 TTFT "
+            f"{p95 * 1000 if p95 else float('nan'):7.0f} ms, peak open {level.peak_open}, "
+            f"worker RSS {level.rss_peak / 2**20:.0f} MiB, {len(level.errors)} failed",
             flush=True,
         )
         if not level.passed:

@@ -124,11 +124,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def fake_upstream(env: dict[str, str], *, chunks: int, chunk_size: int, delay: float,
-                  log_path: Path | None = None) -> Server:  # fmt: skip
+                  first_delay: float = 0.0, log_path: Path | None = None) -> Server:  # fmt: skip
     port = free_port()
     command = [
         sys.executable, "-m", "bench.upstream", "--port", str(port),
         "--chunks", str(chunks), "--chunk-size", str(chunk_size), "--delay", str(delay),
+        "--first-delay", str(first_delay),
     ]  # fmt: skip
     return Server("fake upstream", command, port, env, ready_path="/v1/models", log_path=log_path)
 

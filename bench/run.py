@@ -5,8 +5,11 @@
    with 4 workers, and with --peers LiteLLM's proxy; streams by every path, interleaved round
    by round: (a) the openai SDK straight to the fake, (b) our chat endpoint on 1 worker,
    (c) the same on 4 workers, (peer) the openai SDK through LiteLLM.
-3. The concurrency ramp on one worker against a slow fake.
-4. A table on stdout, bench/RESULTS.md and bench/results.svg.
+3. Followed streams on one worker: each message's turn followed at once by a second
+   request (GET /assistant/turns/<key>/, as another tab), against a fake that waits before
+   its first chunk (bench.follow).
+4. The concurrency ramp on one worker against a slow fake, a third of its streams followers.
+5. A table on stdout, bench/RESULTS.md and bench/results.svg.
 Every server is a subprocess on 127.0.0.1 that the run stops, whatever happens.
 """
 
@@ -29,6 +32,7 @@ from bench.machine import describe
 
 if TYPE_CHECKING:  # imported where used, once Django is set up for the bench's settings
     from bench.concurrency import Level
+    from bench.follow import FollowSeries
     from bench.processes import Server
     from bench.report import Results
     from bench.streams import ChatTarget, Sample
@@ -57,20 +61,33 @@ class Plan:
     arrival_rate: float = 25.0  # new streams per second during the ramp
     slow_chunks: int = 120
     slow_delay: float = 0.5  # seconds before each chunk of the held streams (the first too)
+    follow_rounds: int = 20
+    follow_warmups: int = 2
+    follow_first_delay: float = 0.3  # before the first chunk only: the follower connects first
+    follow_chunks: int = 40
     providers: int = 10
     models_each: int = 20
     chat_messages: int = 500
     ledger_rows: int = 100_000
 
     def streams_needed(self, servers: int) -> int:
+        """Messages posted (each to a fresh conversation), at most."""
         single = (self.warmups + self.single_rounds) * servers
         bursts = (self.burst + self.burst * self.burst_rounds) * servers
-        return single + bursts + sum(self.levels)
+        return single + bursts + self.follow_warmups + self.follow_rounds + sum(self.levels)
+
+    def users_needed(self, running_limit: int) -> int:
+        """Enough users, taken in turn, that none has more than `running_limit` answers being
+        written at once (MAX_RUNNING_TURNS) while a ramp level holds its streams open."""
+        from bench.concurrency import messages_in
+
+        most = max((messages_in(streams) for streams in self.levels), default=0)
+        return max(self.users, math.ceil(most / running_limit))
 
 
 QUICK = Plan(
     single_rounds=10, burst_rounds=2, users=60, levels=(50, 100, 200), slow_chunks=40,
-    ledger_rows=10_000,
+    follow_rounds=10, ledger_rows=10_000,
 )  # fmt: skip
 
 
@@ -141,6 +158,7 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool) -> Resul
     from django.core.management import call_command
     from django.test import Client
 
+    from ai_settings.conf import app_settings
     from bench import pages, processes, seed
     from bench.report import Results
 
@@ -157,21 +175,29 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool) -> Resul
         slow = stack.enter_context(processes.fake_upstream(
             env.child_env(), chunks=plan.slow_chunks, chunk_size=plan.chunk_size,
             delay=plan.slow_delay, log_path=env.workdir / "slow-fake.log"))  # fmt: skip
+        waiting = stack.enter_context(processes.fake_upstream(
+            env.child_env(), chunks=plan.follow_chunks, chunk_size=plan.chunk_size, delay=0.0,
+            first_delay=plan.follow_first_delay,
+            log_path=env.workdir / "follow-fake.log"))  # fmt: skip
         done()
 
+        results.running_limit = app_settings.MAX_RUNNING_TURNS
+        results.users = plan.users_needed(results.running_limit)
         done = _step(
-            f"Seeding: {plan.providers} providers × {plan.models_each} models, {plan.users} "
+            f"Seeding: {plan.providers} providers × {plan.models_each} models, {results.users} "
             f"users, a {plan.chat_messages}-message conversation, {plan.ledger_rows:,} ledger rows"
         )
         seed.configure_ai()
         providers = seed.compatible_providers(
-            plan.providers, plan.models_each, [fast.url + "/v1", slow.url + "/v1"]
-        )
+            plan.providers, plan.models_each, [fast.url + "/v1", slow.url + "/v1",
+                                               waiting.url + "/v1"]
+        )  # fmt: skip
         fast_model, slow_model = seed.model_key(providers[0]), seed.model_key(providers[1])
-        users = seed.app_users(plan.users)
+        follow_model = seed.model_key(providers[2])
+        users = seed.app_users(results.users)
         sessions = [seed.session_for(user) for user in users]
         servers = 2
-        per_user = math.ceil(plan.streams_needed(servers) / plan.users) + 2
+        per_user = math.ceil(plan.streams_needed(servers) / results.users) + 2
         conversations = seed.empty_conversations(users, per_user)
         admin = seed.superuser()
         long_chat = seed.long_conversation(admin, plan.chat_messages)
@@ -214,8 +240,14 @@ def _run(plan: Plan, env: environment.BenchEnvironment, *, peers: bool) -> Resul
         if litellm is not None:
             litellm.stop()
         done = _step(
-            f"Concurrency ramp on one worker ({plan.arrival_rate:.0f} new streams/s, "
-            f"a chunk every {plan.slow_delay:g} s)"
+            f"{plan.follow_rounds} followed streams on one worker (the first chunk after "
+            f"{plan.follow_first_delay:g} s)"
+        )
+        results.followed = asyncio.run(_followed(plan, slots, follow_model, waiting.url))
+        done()
+        done = _step(
+            f"Concurrency ramp on one worker ({plan.arrival_rate:.0f} new streams/s, a third "
+            f"of them followers, a chunk every {plan.slow_delay:g} s)"
         )
         results.ramp = asyncio.run(_ramp(plan, slots, slow_model, one.worker_pids()[0]))
         done()
@@ -272,16 +304,70 @@ async def _streams(
         await through_litellm.close()
 
 
+async def _followed(plan: Plan, slots: Slots, model: str, upstream_url: str) -> FollowSeries:
+    from bench import follow, streams
+
+    http = streams.chat_client()
+    try:
+        return await follow.measure(
+            http,
+            lambda: slots.target(OURS_1, model),
+            upstream_url,
+            rounds=plan.follow_rounds,
+            warmups=plan.follow_warmups,
+            first_delay=plan.follow_first_delay,
+            chunks=plan.follow_chunks,
+        )
+    finally:
+        await http.aclose()
+
+
+# A message of the ramp whose turn a follower takes: its target, follow URL and start.
+Followed = tuple["ChatTarget", str, float]
+
+
 async def _ramp(plan: Plan, slots: Slots, slow_model: str, pid: int) -> list[Level]:
     from bench import concurrency, streams
 
     http = streams.chat_client()
+    loop = asyncio.get_running_loop()
+    # Stream index -> its turn, for the follower at index + 1 (None: no turn to follow).
+    turns: dict[int, asyncio.Future[Followed | None]] = {}
+
+    async def follower(index: int, release: asyncio.Event, on_first: Callable[[], None]) -> Sample:
+        followed = await turns.setdefault(index - 1, loop.create_future())
+        del turns[index - 1]
+        if followed is None:
+            return streams.Sample(None, 0.0, 0, "follower: its message started no turn")
+        target, url, since = followed
+        return await streams.follow_stream(
+            http, target, url, since=since, until=release, on_first=on_first
+        )
 
     async def open_stream(
         index: int, release: asyncio.Event, on_first: Callable[[], None]
     ) -> Sample:
+        if concurrency.is_follower(index):
+            return await follower(index, release, on_first)
         target = slots.target(OURS_1, slow_model)
-        return await streams.chat_stream(http, target, until=release, on_first=on_first)
+        if not concurrency.is_follower(index + 1):
+            return await streams.chat_stream(http, target, until=release, on_first=on_first)
+        turn = turns.get(index)
+        if turn is None or turn.done():
+            # (A settled one is from the level before, whose last message had no follower.)
+            turn = turns[index] = loop.create_future()
+        started = time.perf_counter()
+
+        def followed(url: str) -> None:
+            turn.set_result((target, url, started))
+
+        try:
+            return await streams.chat_stream(
+                http, target, until=release, on_first=on_first, on_follow_url=followed
+            )
+        finally:
+            if not turn.done():
+                turn.set_result(None)
 
     try:
         return await concurrency.ramp(

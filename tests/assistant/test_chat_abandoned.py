@@ -15,7 +15,6 @@ from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from assistant import heartbeat
 from assistant.models import Conversation, Message
 from tests.fakes.script import Reply
 from tests.support.chat import LOCAL, LOCAL_MODEL, read_events

@@ -19,8 +19,11 @@ the stored events once its LISTEN holds. A notification carries the event when i
 the last event it has. No polling and no connection per follower. When the listening
 connection drops, the task reconnects, LISTENs again and reads every followed turn again.
 
-A second connection per process appends and reads (psycopg runs one statement at a time on
-it); both are autocommit connections of their own, outside Django's request transactions.
+A second connection per process appends and reads, for one caller at a time (`_querying`):
+psycopg runs one statement at a time on a connection, but while a pipeline is open another
+coroutine's statements would join it (and fail, or be committed with it), so a pipeline holds
+the connection to its end. Both are autocommit connections of their own, outside Django's
+request transactions.
 Appends commit with synchronous_commit off: events are a relay, not the record (the chat
 stores the answer in its message).
 """
@@ -32,7 +35,8 @@ import hashlib
 import logging
 import os
 import time
-from contextlib import aclosing
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -119,6 +123,7 @@ class PostgresChannel(TurnChannel):
         self._params = params
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._connecting = asyncio.Lock()
+        self._in_use = asyncio.Lock()  # the query connection's one caller at a time
         self._control = f"turn_channel_{os.getpid()}_{id(self):x}"
         # The listening connection's application_name (pg_stat_activity), to tell it apart.
         self.listener_name = self._control.replace("_", "-")
@@ -154,6 +159,13 @@ class PostgresChannel(TurnChannel):
                 self._connection = connection
             return connection
 
+    @asynccontextmanager
+    async def _querying(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The query connection, for this caller alone until the block ends (its statements
+        and their results, a whole pipeline)."""
+        async with self._in_use:
+            yield await self._query_connection()
+
     async def _append(self, turn_key: str, payload: str | None) -> int | None:
         if payload is None:
             notice = " e"
@@ -177,11 +189,11 @@ class PostgresChannel(TurnChannel):
     async def _write(self, batch: list[dict[str, Any]]) -> list[int | Exception | None]:
         """A batch in one pipeline: one round trip, and one transaction (autocommit pipelines
         commit at their end), so a failed append rolls the batch back; then one at a time."""
-        connection = await self._query_connection()
         try:
-            async with connection.pipeline():
-                cursors = [await connection.execute(_APPEND, params) for params in batch]
-            return [_event_id(await cursor.fetchone()) for cursor in cursors]
+            async with self._querying() as connection:
+                async with connection.pipeline():
+                    cursors = [await connection.execute(_APPEND, params) for params in batch]
+                return [_event_id(await cursor.fetchone()) for cursor in cursors]
         except UniqueViolation:
             results: list[int | Exception | None] = []
             for params in batch:
@@ -194,22 +206,22 @@ class PostgresChannel(TurnChannel):
     async def _write_one(self, params: dict[str, Any]) -> int | None:
         attempt = 1
         while True:
-            connection = await self._query_connection()
             try:
-                cursor = await connection.execute(_APPEND, params)
-                return _event_id(await cursor.fetchone())
+                async with self._querying() as connection:
+                    cursor = await connection.execute(_APPEND, params)
+                    return _event_id(await cursor.fetchone())
             except UniqueViolation:
                 if attempt == APPEND_ATTEMPTS:
                     raise
                 attempt += 1
 
     async def _read(self, turn_key: str, after: int, limit: int) -> Batch:
-        connection = await self._query_connection()
-        cursor = await connection.execute(
-            _READ,
-            {"key": turn_key, "after": after, "limit": limit, "retention": self.retention},
-        )
-        rows = await cursor.fetchall()
+        async with self._querying() as connection:
+            cursor = await connection.execute(
+                _READ,
+                {"key": turn_key, "after": after, "limit": limit, "retention": self.retention},
+            )
+            rows = await cursor.fetchall()
         if not rows or not rows[0][1]:
             raise TurnNotFound(f"Turn {turn_key!r} is unknown or has expired.")
         events = [
@@ -226,8 +238,8 @@ class PostgresChannel(TurnChannel):
             self._spawn(self._expire())
 
     async def _expire(self) -> None:
-        connection = await self._query_connection()
-        await connection.execute(_EXPIRE, {"retention": self.retention})
+        async with self._querying() as connection:
+            await connection.execute(_EXPIRE, {"retention": self.retention})
 
     # Wake-ups -----------------------------------------------------------------------------
 
@@ -264,8 +276,8 @@ class PostgresChannel(TurnChannel):
             return
         self._interrupting = True
         try:
-            connection = await self._query_connection()
-            await connection.execute("SELECT pg_notify(%s, '')", [self._control])
+            async with self._querying() as connection:
+                await connection.execute("SELECT pg_notify(%s, '')", [self._control])
         except psycopg.OperationalError:
             # The listener reconnects too (both lost the server), and then LISTENs anyway.
             self._interrupting = False

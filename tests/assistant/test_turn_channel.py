@@ -263,6 +263,35 @@ async def test_a_turn_takes_no_event_after_finish_and_finishing_twice_is_harmles
     assert await collect(channel, key) == [(1, "a")]
 
 
+async def test_one_channel_publishing_and_reading_at_once_gets_both_right(
+    open_channel: OpenChannel,
+):
+    """A worker's channel publishes the turns it runs while it reads other turns for their
+    followers there, all at once (on PostgreSQL: one connection for both)."""
+    channel, elsewhere = open_channel(), open_channel()
+    others = [new_key() for _ in range(40)]
+    for key in others:
+        await elsewhere.publish(key, payload(1))
+        await elsewhere.publish(key, payload(2))
+        await elsewhere.finish(key)
+    own = [new_key() for _ in range(4)]
+
+    async def run(key: str) -> list[int]:
+        return [await channel.publish(key, f"{n}") for n in range(50)]
+
+    async def read(keys: list[str]) -> list[list[tuple[int, str]]]:
+        return [await collect(channel, key) for key in keys]
+
+    async with asyncio.timeout(WAIT):
+        results = await asyncio.gather(
+            *(run(key) for key in own), *(read(others[n::4]) for n in range(4))
+        )
+    assert results[:4] == [list(range(1, 51))] * 4
+    assert [events for read in results[4:] for events in read] == [
+        [(1, payload(1)), (2, payload(2))]
+    ] * len(others)
+
+
 # Unknown, expired, trimmed ----------------------------------------------------------------
 
 

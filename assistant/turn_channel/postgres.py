@@ -13,7 +13,8 @@ Wake-ups: one connection per process (per event loop) LISTENs on the channels of
 followed in this process and on no others, read by one task with psycopg's notifies(). As
 notifies() holds that connection while it waits, a new follower's LISTEN (or a last one's
 UNLISTEN) interrupts it with a NOTIFY on the listener's own control channel: the task then
-runs every pending LISTEN/UNLISTEN, confirms them, and waits again; the new follower reads
+relays the other notifications that came with it, runs every pending LISTEN/UNLISTEN,
+confirms them, and waits again; the new follower reads
 the stored events once its LISTEN holds. A notification carries the event when it fits
 (NOTIFY takes under 8000 bytes), otherwise only its id, and the process reads the rows after
 the last event it has. No polling and no connection per follower. When the listening
@@ -299,11 +300,7 @@ class PostgresChannel(TurnChannel):
                     self._interrupting = False
                     await self._apply(connection, listening, reconnected)
                     reconnected = False
-                    async with aclosing(connection.notifies()) as notices:
-                        async for notice in notices:
-                            if notice.channel == self._control:
-                                break
-                            self._receive(notice.channel, notice.payload)
+                    await self._receive_until_interrupted(connection)
             except psycopg.OperationalError as error:
                 pause = RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)]
                 failures += 1
@@ -317,6 +314,20 @@ class PostgresChannel(TurnChannel):
             finally:
                 if connection is not None:
                     await connection.close()
+
+    async def _receive_until_interrupted(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Relay the notifications until the control channel's. One packet's notifications at
+        a time (stop_after=1 ends notifies() after the packet with the first one): leaving
+        notifies() in the middle of a packet would lose the rest of it, the wake-ups that came
+        with the control notice."""
+        interrupted = False
+        while not interrupted:
+            async with aclosing(connection.notifies(stop_after=1)) as notices:
+                async for notice in notices:
+                    if notice.channel == self._control:
+                        interrupted = True
+                    else:
+                        self._receive(notice.channel, notice.payload)
 
     async def _apply(
         self, connection: psycopg.AsyncConnection[Any], listening: set[str], reconnected: bool

@@ -12,9 +12,9 @@ A request with `X-Pin-Server: app1` (PIN_HEADER) goes to that server whatever th
 round robin, as a sticky session would, even while a slow health check has it marked down:
 for the tests that must reach one server in particular through the balancer. A health check
 may take 5 s (a server busy with a load test is slow, not dead; a killed one refuses at
-once). `Balanced.stop(name)` kills one server (SIGKILL, as a crashed
-host) for the failover tests. A test module may give both servers settings of its own from the
-environment by overriding the `balanced_environment` fixture.
+once). `Balanced.stop(name)` kills one server (SIGKILL, as a crashed host) for the failover
+tests. A test module gives both servers settings of its own, from the environment, by
+overriding the `balanced_environment` fixture.
 """
 
 from __future__ import annotations

@@ -13,14 +13,18 @@ Wake-ups: one connection per process (per event loop) LISTENs on the channels of
 followed in this process and on no others, read by one task with psycopg's notifies(). As
 notifies() holds that connection while it waits, a new follower's LISTEN (or a last one's
 UNLISTEN) interrupts it with a NOTIFY on the listener's own control channel: the task then
-runs every pending LISTEN/UNLISTEN, confirms them, and waits again; the new follower reads
+relays the other notifications that came with it, runs every pending LISTEN/UNLISTEN,
+confirms them, and waits again; the new follower reads
 the stored events once its LISTEN holds. A notification carries the event when it fits
 (NOTIFY takes under 8000 bytes), otherwise only its id, and the process reads the rows after
 the last event it has. No polling and no connection per follower. When the listening
 connection drops, the task reconnects, LISTENs again and reads every followed turn again.
 
-A second connection per process appends and reads (psycopg runs one statement at a time on
-it); both are autocommit connections of their own, outside Django's request transactions.
+A second connection per process appends and reads, for one caller at a time (`_querying`):
+psycopg runs one statement at a time on a connection, but while a pipeline is open another
+coroutine's statements would join it (and fail, or be committed with it), so a pipeline holds
+the connection to its end. Both are autocommit connections of their own, outside Django's
+request transactions.
 Appends commit with synchronous_commit off: events are a relay, not the record (the chat
 stores the answer in its message).
 """
@@ -32,7 +36,8 @@ import hashlib
 import logging
 import os
 import time
-from contextlib import aclosing
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -119,9 +124,7 @@ class PostgresChannel(TurnChannel):
         self._params = params
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._connecting = asyncio.Lock()
-        # One statement (or pipeline) at a time on the query connection: psycopg cannot enter
-        # a pipeline while another task's query is under way on it.
-        self._querying = asyncio.Lock()
+        self._in_use = asyncio.Lock()  # the query connection's one caller at a time
         self._control = f"turn_channel_{os.getpid()}_{id(self):x}"
         # The listening connection's application_name (pg_stat_activity), to tell it apart.
         self.listener_name = self._control.replace("_", "-")
@@ -157,6 +160,13 @@ class PostgresChannel(TurnChannel):
                 self._connection = connection
             return connection
 
+    @asynccontextmanager
+    async def _querying(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The query connection, for this caller alone until the block ends (its statements
+        and their results, a whole pipeline)."""
+        async with self._in_use:
+            yield await self._query_connection()
+
     async def _append(self, turn_key: str, payload: str | None) -> int | None:
         if payload is None:
             notice = " e"
@@ -181,8 +191,7 @@ class PostgresChannel(TurnChannel):
         """A batch in one pipeline: one round trip, and one transaction (autocommit pipelines
         commit at their end), so a failed append rolls the batch back; then one at a time."""
         try:
-            async with self._querying:
-                connection = await self._query_connection()
+            async with self._querying() as connection:
                 async with connection.pipeline():
                     cursors = [await connection.execute(_APPEND, params) for params in batch]
                 return [_event_id(await cursor.fetchone()) for cursor in cursors]
@@ -199,8 +208,7 @@ class PostgresChannel(TurnChannel):
         attempt = 1
         while True:
             try:
-                async with self._querying:
-                    connection = await self._query_connection()
+                async with self._querying() as connection:
                     cursor = await connection.execute(_APPEND, params)
                     return _event_id(await cursor.fetchone())
             except UniqueViolation:
@@ -209,8 +217,7 @@ class PostgresChannel(TurnChannel):
                 attempt += 1
 
     async def _read(self, turn_key: str, after: int, limit: int) -> Batch:
-        async with self._querying:
-            connection = await self._query_connection()
+        async with self._querying() as connection:
             cursor = await connection.execute(
                 _READ,
                 {"key": turn_key, "after": after, "limit": limit, "retention": self.retention},
@@ -232,8 +239,7 @@ class PostgresChannel(TurnChannel):
             self._spawn(self._expire())
 
     async def _expire(self) -> None:
-        async with self._querying:
-            connection = await self._query_connection()
+        async with self._querying() as connection:
             await connection.execute(_EXPIRE, {"retention": self.retention})
 
     # Wake-ups -----------------------------------------------------------------------------
@@ -271,8 +277,7 @@ class PostgresChannel(TurnChannel):
             return
         self._interrupting = True
         try:
-            async with self._querying:
-                connection = await self._query_connection()
+            async with self._querying() as connection:
                 await connection.execute("SELECT pg_notify(%s, '')", [self._control])
         except psycopg.OperationalError:
             # The listener reconnects too (both lost the server), and then LISTENs anyway.
@@ -295,11 +300,7 @@ class PostgresChannel(TurnChannel):
                     self._interrupting = False
                     await self._apply(connection, listening, reconnected)
                     reconnected = False
-                    async with aclosing(connection.notifies()) as notices:
-                        async for notice in notices:
-                            if notice.channel == self._control:
-                                break
-                            self._receive(notice.channel, notice.payload)
+                    await self._receive_until_interrupted(connection)
             except psycopg.OperationalError as error:
                 pause = RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)]
                 failures += 1
@@ -313,6 +314,20 @@ class PostgresChannel(TurnChannel):
             finally:
                 if connection is not None:
                     await connection.close()
+
+    async def _receive_until_interrupted(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Relay the notifications until the control channel's. One packet's notifications at
+        a time (stop_after=1 ends notifies() after the packet with the first one): leaving
+        notifies() in the middle of a packet would lose the rest of it, the wake-ups that came
+        with the control notice."""
+        interrupted = False
+        while not interrupted:
+            async with aclosing(connection.notifies(stop_after=1)) as notices:
+                async for notice in notices:
+                    if notice.channel == self._control:
+                        interrupted = True
+                    else:
+                        self._receive(notice.channel, notice.payload)
 
     async def _apply(
         self, connection: psycopg.AsyncConnection[Any], listening: set[str], reconnected: bool

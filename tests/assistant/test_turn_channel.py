@@ -263,6 +263,35 @@ async def test_a_turn_takes_no_event_after_finish_and_finishing_twice_is_harmles
     assert await collect(channel, key) == [(1, "a")]
 
 
+async def test_one_channel_publishing_and_reading_at_once_gets_both_right(
+    open_channel: OpenChannel,
+):
+    """A worker's channel publishes the turns it runs while it reads other turns for their
+    followers there, all at once (on PostgreSQL: one connection for both)."""
+    channel, elsewhere = open_channel(), open_channel()
+    others = [new_key() for _ in range(40)]
+    for key in others:
+        await elsewhere.publish(key, payload(1))
+        await elsewhere.publish(key, payload(2))
+        await elsewhere.finish(key)
+    own = [new_key() for _ in range(4)]
+
+    async def run(key: str) -> list[int]:
+        return [await channel.publish(key, f"{n}") for n in range(50)]
+
+    async def read(keys: list[str]) -> list[list[tuple[int, str]]]:
+        return [await collect(channel, key) for key in keys]
+
+    async with asyncio.timeout(WAIT):
+        results = await asyncio.gather(
+            *(run(key) for key in own), *(read(others[n::4]) for n in range(4))
+        )
+    assert results[:4] == [list(range(1, 51))] * 4
+    assert [events for read in results[4:] for events in read] == [
+        [(1, payload(1)), (2, payload(2))]
+    ] * len(others)
+
+
 # Unknown, expired, trimmed ----------------------------------------------------------------
 
 
@@ -420,6 +449,44 @@ async def test_in_memory_a_turn_published_on_another_threads_loop_reaches_follow
     finally:
         go.set()
         thread.join(WAIT)
+
+
+async def test_followers_coming_and_going_leave_every_wake_up_of_a_followed_turn(
+    open_server_channel: OpenChannel,
+):
+    """Each follower that arrives or leaves has the process change the turns it is woken for
+    (on PostgreSQL: the listener is interrupted to LISTEN); an event that arrives with that
+    change still wakes the turn's followers at once, not at the next sweep."""
+    publisher, follower = open_server_channel(), open_server_channel()
+    key = new_key()
+    await publisher.publish(key, payload(1))
+    followed = asyncio.create_task(collect(follower, key))
+    await until_followed(follower, key)
+    others = [new_key() for _ in range(300)]
+    for other in others:
+        await publisher.publish(other, "x")
+        await publisher.finish(other)
+    churning = True
+
+    async def come_and_go() -> None:
+        while churning:
+            for other in others:
+                await collect(follower, other)
+
+    churn = asyncio.create_task(come_and_go())
+    try:
+        for number in range(2, 151):
+            event_id = await publisher.publish(key, payload(number))
+            known = follower._followed[key]  # what the follower's process knows of the turn
+            async with asyncio.timeout(WAIT / 2):  # the sweep would come after 30 s
+                while known.last < event_id:
+                    await known.changed.wait()
+    finally:
+        churning = False
+        await churn
+    await publisher.finish(key)
+    async with asyncio.timeout(WAIT):
+        assert await followed == [(n, payload(n)) for n in range(1, 151)]
 
 
 # Reconnection -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from tests.support.balanced_servers import (  # the fixtures, and their type
     Balanced,
     balanced_database_url,  # noqa: F401
+    balanced_environment,  # noqa: F401
     balanced_servers,  # noqa: F401
 )
 

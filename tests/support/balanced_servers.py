@@ -8,7 +8,13 @@ it when run as root; without it the tests are skipped, or fail under CI=true).
 
 haproxy adds `X-Served-By: app1` or `app2` to each response, and each server's access log is
 kept (`AppServer.log`): the tests tell the servers apart by those, nothing in the app does.
-`Balanced.stop(name)` kills one server (SIGKILL, as a crashed host) for the failover tests.
+A request with `X-Pin-Server: app1` (PIN_HEADER) goes to that server whatever the turn of the
+round robin, as a sticky session would, even while a slow health check has it marked down:
+for the tests that must reach one server in particular through the balancer. A health check
+may take 5 s (a server busy with a load test is slow, not dead; a killed one refuses at
+once). `Balanced.stop(name)` kills one server (SIGKILL, as a crashed host) for the failover
+tests. A test module gives both servers settings of its own, from the environment, by
+overriding the `balanced_environment` fixture.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from tests.support.live_server import free_port
 ROOT = Path(__file__).resolve().parents[2]
 HAPROXY = os.environ.get("HAPROXY_PATH", "/usr/sbin/haproxy")
 START_TIMEOUT = 60.0
+PIN_HEADER = "X-Pin-Server"
 
 HAPROXY_CONFIG = """\
 global
@@ -43,6 +50,7 @@ defaults
     timeout client 1h
     timeout server 1h
     timeout tunnel 1h
+    timeout check 5s
 
 frontend web
     bind 127.0.0.1:{port}
@@ -53,6 +61,8 @@ backend apps
     option httpchk GET /healthz
     http-response set-header X-Served-By %[srv_name]
 {servers}
+    force-persist if {{ req.hdr({pin}) -m found }}
+{pins}
 """
 
 
@@ -76,6 +86,7 @@ class Balanced:
     url: str  # haproxy's
     servers: list[AppServer]
     haproxy_log: Path
+    env: dict[str, str] = field(repr=False)  # the servers' (their secret key and database)
 
     def server(self, name: str) -> AppServer:
         return next(server for server in self.servers if server.name == name)
@@ -92,6 +103,13 @@ def haproxy_missing_reason() -> str | None:
     if Path(HAPROXY).exists() or shutil.which(HAPROXY):
         return None
     return f"{HAPROXY} not found (make test-load installs Debian's haproxy when run as root)"
+
+
+@pytest.fixture
+def balanced_environment() -> dict[str, str]:
+    """What both servers get in their environment beside the production settings' (none
+    here; a test module overrides this fixture)."""
+    return {}
 
 
 @pytest.fixture
@@ -140,13 +158,15 @@ def _end(process: subprocess.Popen[bytes] | None) -> None:
 
 
 @pytest.fixture
-def balanced_servers(balanced_database_url: str, tmp_path: Path) -> Iterator[Balanced]:
+def balanced_servers(
+    balanced_database_url: str, balanced_environment: dict[str, str], tmp_path: Path
+) -> Iterator[Balanced]:
     reason = haproxy_missing_reason()
     if reason is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"The load balancer tests cannot run under CI: {reason}")
         pytest.skip(reason)
-    env = server_environment(balanced_database_url)
+    env = {**server_environment(balanced_database_url), **balanced_environment}
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT, env=env, check=True, capture_output=True,
@@ -157,8 +177,13 @@ def balanced_servers(balanced_database_url: str, tmp_path: Path) -> Iterator[Bal
     config.write_text(
         HAPROXY_CONFIG.format(
             port=port,
+            pin=PIN_HEADER,
             servers="\n".join(
                 f"    server {s.name} 127.0.0.1:{s.port} check inter 1s" for s in servers
+            ),
+            pins="\n".join(
+                f"    use-server {s.name} if {{ req.hdr({PIN_HEADER}) -m str {s.name} }}"
+                for s in servers
             ),
         )
     )
@@ -179,7 +204,7 @@ def balanced_servers(balanced_database_url: str, tmp_path: Path) -> Iterator[Bal
             assert server.process is not None
             _wait_until(f"{server.url}/healthz", server.process, server.log)
         haproxy = _start([HAPROXY, "-db", "-f", str(config)], env, haproxy_log)
-        balanced = Balanced(f"http://127.0.0.1:{port}", servers, haproxy_log)
+        balanced = Balanced(f"http://127.0.0.1:{port}", servers, haproxy_log, env)
         _wait_until(f"{balanced.url}/healthz", haproxy, haproxy_log)
         yield balanced
     finally:

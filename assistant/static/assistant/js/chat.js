@@ -233,7 +233,8 @@
     if (source instanceof Element && source.closest("#chat")) showComposerError(RECONNECTING);
   });
 
-  // The full page shows a new conversation's own URL once its first message is stored.
+  // The full page shows a new conversation's own URL as soon as the stream says it exists
+  // (the answer goes on in the server: a reload, or the URL in another tab, shows it).
   function rememberConversationUrl() {
     const field = document.getElementById("chat-conversation-field");
     const chat = document.getElementById("chat");
@@ -259,6 +260,7 @@
   document.addEventListener("htmx:after:sse:message", () => {
     const box = messagesBox();
     if (box && stickToBottom) box.scrollTop = box.scrollHeight;
+    rememberConversationUrl();
   });
 
   document.addEventListener("htmx:after:swap", (event) => {

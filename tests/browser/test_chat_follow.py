@@ -107,3 +107,119 @@ def test_panel_answer_goes_on_after_navigating_to_another_admin_page(
     expect(panel.get_by_role("log", name="Messages")).not_to_contain_text("Interrupted")
     stored = Message.objects.get(role="assistant")
     assert (stored.status, stored.content) == ("complete", FOX_STORY)
+
+
+def open_conversation(page, conversation: Conversation):
+    """The conversation on the full page, with its message box ready; its chat."""
+    page.goto(f"/assistant/c/{conversation.pk}/")
+    chat = page.locator("#chat")
+    chat.get_by_role("textbox", name="Message").wait_for()
+    return chat
+
+
+def start_in_first_tab(page, reply: Reply, question: str):
+    """Tab 1 asks on the full page; its chat and the conversation, once the answer shows."""
+    page.goto("/assistant/")
+    chat = page.locator("#chat")
+    send(chat, question)
+    wait_until_longer(chat, 0)
+    return chat, Conversation.objects.get()
+
+
+def test_two_tabs_show_the_same_answer_growing_to_the_same_end(page, app_user, fake_openai):
+    add_local_provider(fake_openai)
+    fake_openai.script(LONG)
+    log_in(page, "app-user")
+    first, conversation = start_in_first_tab(page, LONG, "Tell me a long story about foxes")
+    second_tab = page.context.new_page()
+    second = open_conversation(second_tab, conversation)
+
+    # Both show it growing, and neither takes another message meanwhile.
+    for chat in (second, first, second):
+        wait_until_longer(chat, wait_until_longer(chat, 0))
+        expect(chat.get_by_role("button", name="Send")).to_be_disabled()
+    expect(second.locator(".message-user")).to_have_text("Tell me a long story about foxes")
+
+    for chat in (first, second):
+        expect(chat.locator(COMPLETE).locator(".message-text.markdown strong")).to_have_text(
+            "Foxes"
+        )
+        expect(chat.get_by_role("button", name="Send")).to_be_enabled()
+    answers = [
+        chat.locator(COMPLETE).locator(".message-text").inner_text() for chat in (first, second)
+    ]
+    assert answers[0] == answers[1]
+    assert answers[0].startswith("Foxes are clever. The quick brown fox")
+    assert answers[0].count("The quick brown fox jumps over the lazy dog.") == 10
+    stored = Message.objects.get(role="assistant")
+    assert (stored.status, stored.content) == ("complete", FOX_STORY)
+
+
+def test_stop_from_the_second_tab_stops_the_answer_in_both(page, app_user, fake_openai):
+    add_local_provider(fake_openai)
+    fake_openai.script(ENDLESS)
+    log_in(page, "app-user")
+    first, conversation = start_in_first_tab(page, ENDLESS, "Tell me an endless story")
+    second_tab = page.context.new_page()
+    second = open_conversation(second_tab, conversation)
+    wait_until_longer(second, wait_until_longer(second, 0))
+
+    second.locator(STREAMING).get_by_role("button", name="Stop").click()
+    for chat in (second, first):
+        stopped = chat.locator(STOPPED)
+        expect(stopped).to_contain_text("Stopped.")
+        expect(stopped).to_contain_text("Once upon a time")
+        expect(chat.locator(STREAMING)).to_have_count(0)
+        expect(chat.get_by_role("button", name="Send")).to_be_enabled()
+    answers = [
+        chat.locator(STOPPED).locator(".message-text").inner_text() for chat in (first, second)
+    ]
+    assert answers[0] == answers[1]
+    stored = Message.objects.get(role="assistant")
+    assert stored.status == "stopped"
+    assert 0 < len(stored.content) < len(ENDLESS.text)
+    assert ENDLESS.text.startswith(stored.content)
+
+
+def test_reload_mid_answer_shows_it_going_on_to_its_end(page, app_user, fake_openai):
+    add_local_provider(fake_openai)
+    fake_openai.script(LONG)
+    log_in(page, "app-user")
+    chat, _ = start_in_first_tab(page, LONG, "Tell me a long story about foxes")
+
+    page.reload()
+    chat = page.locator("#chat")
+    expect(chat.locator(".message-user")).to_have_text("Tell me a long story about foxes")
+    wait_until_longer(chat, wait_until_longer(chat, 0))
+    expect(chat.get_by_role("button", name="Send")).to_be_disabled()
+
+    done = chat.locator(COMPLETE)
+    expect(done.locator(".message-text.markdown strong")).to_have_text("Foxes")
+    expect(done).to_contain_text("The quick brown fox jumps over the lazy dog. " * 10)
+    expect(chat).not_to_contain_text("Interrupted")
+    expect(chat.get_by_role("button", name="Send")).to_be_enabled()
+    stored = Message.objects.get(role="assistant")
+    assert (stored.status, stored.content) == ("complete", FOX_STORY)
+
+
+def test_a_message_into_a_conversation_still_being_answered_is_refused(page, app_user, fake_openai):
+    add_local_provider(fake_openai)
+    fake_openai.script(Reply(text="Hello."), LONG)
+    log_in(page, "app-user")
+    page.goto("/assistant/")
+    first = page.locator("#chat")
+    send(first, "Hi")
+    expect(first.locator(COMPLETE)).to_contain_text("Hello.")
+    # A second tab opened before the next question: it does not know an answer is coming.
+    second_tab = page.context.new_page()
+    second = open_conversation(second_tab, Conversation.objects.get())
+    send(first, "Tell me a long story about foxes")
+    wait_until_longer(first, 0)
+
+    send(second, "And one about dogs")
+    alert = second.locator("#chat-form-error").get_by_role("alert")
+    expect(alert).to_have_text(STILL_WRITING)
+    expect(second.get_by_role("textbox", name="Message")).to_have_value("And one about dogs")
+    expect(first.locator(COMPLETE).last).to_contain_text("The quick brown fox")
+    assert len(fake_openai.generation_requests()) == 2
+    assert not Message.objects.filter(content="And one about dogs").exists()

@@ -9,11 +9,13 @@ import re
 import time
 
 import pytest
+from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
 from assistant.models import Conversation, Message
 from assistant.turns import STILL_WRITING
-from tests.fakes.script import Reply
+from prompts.models import PromptCollection
+from tests.fakes.script import Call, Reply
 from tests.support.accounts import group_named
 from tests.support.browser import log_in
 from tests.support.chat import add_local_provider
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.browser
 # About three seconds of answer, markdown included, so that its final render shows.
 FOX_STORY = "**Foxes** are clever. " + "The quick brown fox jumps over the lazy dog. " * 10
 LONG = Reply(text=FOX_STORY, chunk_size=6, delay=0.04)
+THOUGHT = "Foxes are canids; keep it light. "
+REASONED = Reply(reasoning=THOUGHT, text=FOX_STORY, chunk_size=6, delay=0.04)
 # Longer than any test waits: only Stop ends it.
 ENDLESS = Reply(text="Once upon a time " * 200, chunk_size=6, delay=0.05)
 
@@ -52,15 +56,18 @@ def send(chat, text: str) -> None:
     box.press("Enter")
 
 
-def streamed_text(chat):
-    return chat.locator(STREAMING).locator(".streaming-text")
+# The length of the text of the answer being written in `root`, when longer than `n`.
+_LONGER = """([root, n]) => {
+  const text = root.querySelector(".status-streaming .streaming-text");
+  const length = text ? text.textContent.length : 0;
+  return length > n ? length : false;
+}"""
 
 
 def wait_until_longer(chat, length: int) -> int:
-    """Until the answer being written shows more than `length` characters; how many."""
-    text = streamed_text(chat)
-    expect(text).to_have_text(re.compile(r"^[\s\S]{%d,}" % (length + 1)))
-    return len(text.inner_text())
+    """Until the answer being written shows more than `length` characters; how many. (One
+    read in the page: the final render replaces the streamed text at any moment.)"""
+    return chat.page.wait_for_function(_LONGER, arg=[chat.element_handle(), length]).json_value()
 
 
 def stored_progress(min_length: int = 1, timeout: float = 10) -> str:
@@ -99,9 +106,11 @@ def test_panel_answer_goes_on_after_navigating_to_another_admin_page(
     expect(writing.locator(".streaming-text")).to_contain_text(so_far)
     length = wait_until_longer(panel, len(so_far))
     wait_until_longer(panel, length)
+    expect(panel.get_by_role("button", name="Send")).to_be_disabled()
 
     done = panel.locator(COMPLETE)
     expect(done).to_be_visible()
+    expect(panel.get_by_role("button", name="Send")).to_be_enabled()
     expect(done.locator(".message-text.markdown strong")).to_have_text("Foxes")
     expect(done).to_contain_text("The quick brown fox jumps over the lazy dog. " * 10)
     expect(panel.get_by_role("log", name="Messages")).not_to_contain_text("Interrupted")
@@ -117,7 +126,7 @@ def open_conversation(page, conversation: Conversation):
     return chat
 
 
-def start_in_first_tab(page, reply: Reply, question: str):
+def start_in_first_tab(page, question: str):
     """Tab 1 asks on the full page; its chat and the conversation, once the answer shows."""
     page.goto("/assistant/")
     chat = page.locator("#chat")
@@ -128,9 +137,9 @@ def start_in_first_tab(page, reply: Reply, question: str):
 
 def test_two_tabs_show_the_same_answer_growing_to_the_same_end(page, app_user, fake_openai):
     add_local_provider(fake_openai)
-    fake_openai.script(LONG)
+    fake_openai.script(REASONED, Reply(text="Dogs are loyal."))
     log_in(page, "app-user")
-    first, conversation = start_in_first_tab(page, LONG, "Tell me a long story about foxes")
+    first, conversation = start_in_first_tab(page, "Tell me a long story about foxes")
     second_tab = page.context.new_page()
     second = open_conversation(second_tab, conversation)
 
@@ -151,15 +160,51 @@ def test_two_tabs_show_the_same_answer_growing_to_the_same_end(page, app_user, f
     assert answers[0] == answers[1]
     assert answers[0].startswith("Foxes are clever. The quick brown fox")
     assert answers[0].count("The quick brown fox jumps over the lazy dog.") == 10
+    for chat in (first, second):  # the reasoning came along too
+        expect(chat.locator(COMPLETE).locator(".thinking-text")).to_have_text(THOUGHT.strip())
     stored = Message.objects.get(role="assistant")
-    assert (stored.status, stored.content) == ("complete", FOX_STORY)
+    assert (stored.status, stored.content, stored.reasoning) == ("complete", FOX_STORY, THOUGHT)
+
+    # The tab that only followed the answer takes the next message.
+    send(second, "And one about dogs")
+    expect(second.locator(COMPLETE).last).to_contain_text("Dogs are loyal.")
+
+
+def test_a_second_tab_follows_a_tool_call_and_the_next_step(page, app_user, fake_openai):
+    app_user.user_permissions.add(Permission.objects.get(codename="view_promptcollection"))
+    PromptCollection.objects.create(name="Team prompts")
+    add_local_provider(fake_openai)
+    looking = "Let me look them up in the prompt collections. " * 4
+    found = "You have one collection: Team prompts. " * 3
+    read = Call("items", {"action": "read", "collection": "prompts.promptcollection"})
+    fake_openai.script(
+        Reply(text=looking, chunk_size=6, delay=0.04, tool_calls=[read]),
+        Reply(text=found, chunk_size=6, delay=0.04),
+    )
+    log_in(page, "app-user")
+    first, conversation = start_in_first_tab(page, "Which prompt collections do I have?")
+    second = open_conversation(page.context.new_page(), conversation)
+
+    for chat in (second, first):
+        expect(chat.locator(COMPLETE).last).to_contain_text(found.strip())
+        answers = chat.locator(".message-assistant")
+        expect(answers).to_have_count(2)
+        expect(answers.first).to_contain_text(looking.strip())
+        expect(answers.first.locator(".tool-call")).to_contain_text("items")
+        expect(answers.first.locator(".tool-call-result")).to_contain_text("Team prompts")
+        expect(chat.get_by_role("button", name="Send")).to_be_enabled()
+    stored = list(Message.objects.filter(role="assistant").order_by("pk"))
+    assert [(m.status, m.content) for m in stored] == [
+        ("complete", looking),
+        ("complete", found),
+    ]
 
 
 def test_stop_from_the_second_tab_stops_the_answer_in_both(page, app_user, fake_openai):
     add_local_provider(fake_openai)
     fake_openai.script(ENDLESS)
     log_in(page, "app-user")
-    first, conversation = start_in_first_tab(page, ENDLESS, "Tell me an endless story")
+    first, conversation = start_in_first_tab(page, "Tell me an endless story")
     second_tab = page.context.new_page()
     second = open_conversation(second_tab, conversation)
     wait_until_longer(second, wait_until_longer(second, 0))
@@ -181,14 +226,33 @@ def test_stop_from_the_second_tab_stops_the_answer_in_both(page, app_user, fake_
     assert ENDLESS.text.startswith(stored.content)
 
 
-def test_reload_mid_answer_shows_it_going_on_to_its_end(page, app_user, fake_openai):
+def open_surface(page, surface: str):
+    """The chat on the full page (a new one), or in the panel opened on an admin page."""
+    if surface == "page":
+        page.goto("/assistant/")
+        return page.locator("#chat")
+    page.goto("/admin/")
+    return open_panel(page)
+
+
+def reopen_surface(page, surface: str):
+    """The same chat after the page was loaded again."""
+    if surface == "page":
+        return page.locator("#chat")
+    return open_panel(page)
+
+
+@pytest.mark.parametrize("surface", ["page", "panel"])
+def test_reload_mid_answer_shows_it_going_on_to_its_end(page, admin_app_user, fake_openai, surface):
     add_local_provider(fake_openai)
     fake_openai.script(LONG)
-    log_in(page, "app-user")
-    chat, _ = start_in_first_tab(page, LONG, "Tell me a long story about foxes")
+    log_in(page, "root")
+    chat = open_surface(page, surface)
+    send(chat, "Tell me a long story about foxes")
+    wait_until_longer(chat, 0)
 
     page.reload()
-    chat = page.locator("#chat")
+    chat = reopen_surface(page, surface)
     expect(chat.locator(".message-user")).to_have_text("Tell me a long story about foxes")
     wait_until_longer(chat, wait_until_longer(chat, 0))
     expect(chat.get_by_role("button", name="Send")).to_be_disabled()

@@ -164,6 +164,19 @@
     return follower && !follower.dataset.done && !streaming ? follower : null;
   }
 
+  // htmx starts on a timer once its own script has run; when the hx-sse extension's script
+  // (deferred too) arrives after that timer, htmx has processed the page without it, and a
+  // follower in the page as served (a turn still being written) would never connect. Once
+  // every deferred script has run, such a follower is processed again, now with it.
+  document.addEventListener("DOMContentLoaded", () => {
+    const chat = document.getElementById("chat");
+    if (!chat || !chat.querySelector("[data-htmx-powered]")) return; // htmx has not started
+    for (const follower of document.querySelectorAll(FOLLOWER)) {
+      const triggers = follower._htmx && follower._htmx.triggerSpecs;
+      if (!(triggers && triggers.length) && !follower.dataset.done) htmx.process(follower);
+    }
+  });
+
   document.addEventListener("htmx:sse:close", (event) => {
     const source = event.target;
     if (!isStreamOf(source)) return;

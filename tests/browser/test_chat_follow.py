@@ -22,9 +22,9 @@ from tests.support.chat import add_local_provider
 
 pytestmark = pytest.mark.browser
 
-# About three seconds of answer, markdown included, so that its final render shows.
+# About four seconds of answer, markdown included, so that its final render shows.
 FOX_STORY = "**Foxes** are clever. " + "The quick brown fox jumps over the lazy dog. " * 10
-LONG = Reply(text=FOX_STORY, chunk_size=6, delay=0.04)
+LONG = Reply(text=FOX_STORY, chunk_size=6, delay=0.05)
 THOUGHT = "Foxes are canids; keep it light. "
 REASONED = Reply(reasoning=THOUGHT, text=FOX_STORY, chunk_size=6, delay=0.04)
 # Longer than any test waits: only Stop ends it.
@@ -224,6 +224,44 @@ def test_stop_from_the_second_tab_stops_the_answer_in_both(page, app_user, fake_
     assert stored.status == "stopped"
     assert 0 < len(stored.content) < len(ENDLESS.text)
     assert ENDLESS.text.startswith(stored.content)
+
+
+def test_another_device_follows_the_answer_even_when_its_sse_script_comes_late(
+    page, browser, asgi_server, app_user, fake_openai
+):
+    """htmx starts on a timer once its script ran; the hx-sse extension's script may come
+    after that (a slow network): the page must still follow the answer it shows, and can
+    stop it."""
+    add_local_provider(fake_openai)
+    fake_openai.script(ENDLESS)
+    log_in(page, "app-user")
+    first, conversation = start_in_first_tab(page, "Tell me an endless story")
+
+    device = browser.new_context(base_url=asgi_server.url)
+    try:
+        other = device.new_page()
+        other.set_default_timeout(10_000)
+        log_in(other, "app-user")
+        held = []
+
+        def hold(route) -> None:  # a function: Playwright takes no built-in method
+            held.append(route)
+
+        other.route(re.compile(r"/hx-sse-4[^/]*\.js$"), hold)
+        other.goto(f"/assistant/c/{conversation.pk}/", wait_until="commit")
+        # htmx has processed the page, and the extension's script is still on its way.
+        other.wait_for_function("() => document.querySelector('#chat-form[data-htmx-powered]')")
+        assert len(held) == 1
+        held[0].continue_()
+
+        second = other.locator("#chat")
+        wait_until_longer(second, wait_until_longer(second, 0))
+        second.locator(STREAMING).get_by_role("button", name="Stop").click()
+        for chat in (second, first):
+            expect(chat.locator(STOPPED)).to_contain_text("Stopped.")
+            expect(chat.get_by_role("button", name="Send")).to_be_enabled()
+    finally:
+        device.close()
 
 
 def open_surface(page, surface: str):

@@ -1,7 +1,9 @@
 """Answers that outlive their page (issue #17), in a real Chromium: ask in the panel on an
-admin page and go to another one mid-answer; watch one answer in two tabs; stop it from the
-second; reload mid-answer. The answer goes on in the server whoever watches it, and every
-page that opens it shows the text so far, then the rest as it comes, to the same end."""
+admin page and go to another one mid-answer; watch one answer in two tabs (reasoning, a tool
+call and the next step included); stop it from the second tab or from another device; reload
+mid-answer. The answer goes on in the server whoever watches it, and every page that opens
+it shows the text so far, then the rest as it comes, to the same end; meanwhile its message
+box does not send, and a message sent from a tab that did not know is refused."""
 
 from __future__ import annotations
 
@@ -126,6 +128,13 @@ def open_conversation(page, conversation: Conversation):
     return chat
 
 
+def new_tab(page):
+    """A second page of the same browser (its session, its cache)."""
+    tab = page.context.new_page()
+    tab.set_default_timeout(10_000)
+    return tab
+
+
 def start_in_first_tab(page, question: str):
     """Tab 1 asks on the full page; its chat and the conversation, once the answer shows."""
     page.goto("/assistant/")
@@ -140,8 +149,7 @@ def test_two_tabs_show_the_same_answer_growing_to_the_same_end(page, app_user, f
     fake_openai.script(REASONED, Reply(text="Dogs are loyal."))
     log_in(page, "app-user")
     first, conversation = start_in_first_tab(page, "Tell me a long story about foxes")
-    second_tab = page.context.new_page()
-    second = open_conversation(second_tab, conversation)
+    second = open_conversation(new_tab(page), conversation)
 
     # Both show it growing, and neither takes another message meanwhile.
     for chat in (second, first, second):
@@ -183,7 +191,7 @@ def test_a_second_tab_follows_a_tool_call_and_the_next_step(page, app_user, fake
     )
     log_in(page, "app-user")
     first, conversation = start_in_first_tab(page, "Which prompt collections do I have?")
-    second = open_conversation(page.context.new_page(), conversation)
+    second = open_conversation(new_tab(page), conversation)
 
     for chat in (second, first):
         expect(chat.locator(COMPLETE).last).to_contain_text(found.strip())
@@ -205,8 +213,7 @@ def test_stop_from_the_second_tab_stops_the_answer_in_both(page, app_user, fake_
     fake_openai.script(ENDLESS)
     log_in(page, "app-user")
     first, conversation = start_in_first_tab(page, "Tell me an endless story")
-    second_tab = page.context.new_page()
-    second = open_conversation(second_tab, conversation)
+    second = open_conversation(new_tab(page), conversation)
     wait_until_longer(second, wait_until_longer(second, 0))
 
     second.locator(STREAMING).get_by_role("button", name="Stop").click()
@@ -313,8 +320,7 @@ def test_a_message_into_a_conversation_still_being_answered_is_refused(page, app
     send(first, "Hi")
     expect(first.locator(COMPLETE)).to_contain_text("Hello.")
     # A second tab opened before the next question: it does not know an answer is coming.
-    second_tab = page.context.new_page()
-    second = open_conversation(second_tab, Conversation.objects.get())
+    second = open_conversation(new_tab(page), Conversation.objects.get())
     send(first, "Tell me a long story about foxes")
     wait_until_longer(first, 0)
 

@@ -117,7 +117,7 @@ async def test_a_page_opened_mid_answer_shows_the_turn_and_follows_it(
     body = await body_of(followed)
     events = parse_events(body)
     # From the turn's start: its reset empties what the page showed, then every delta.
-    assert f'hx-target="#turn-{answer.turn_key}-messages" hx-swap="innerHTML"' in events[0]
+    assert f'hx-target="#turn-{answer.turn_key}-messages" hx-swap="innerHTML settle:0"' in events[0]
     assert appended_text(events, answer.pk) == STORY
     assert "Once upon a time" in unescape(events[-1]) and "message-footer" in events[-1]
     assert event_ids(body) == list(range(1, len(events) + 1))

@@ -164,6 +164,19 @@
     return follower && !follower.dataset.done && !streaming ? follower : null;
   }
 
+  // htmx starts on a timer once its own script has run; when the hx-sse extension's script
+  // (deferred too) arrives after that timer, htmx has processed the page without it, and a
+  // follower in the page as served (a turn still being written) would never connect. Once
+  // every deferred script has run, such a follower is processed again, now with it.
+  document.addEventListener("DOMContentLoaded", () => {
+    const chat = document.getElementById("chat");
+    if (!chat || !chat.querySelector("[data-htmx-powered]")) return; // htmx has not started
+    for (const follower of document.querySelectorAll(FOLLOWER)) {
+      const triggers = follower._htmx && follower._htmx.triggerSpecs;
+      if (!(triggers && triggers.length) && !follower.dataset.done) htmx.process(follower);
+    }
+  });
+
   document.addEventListener("htmx:sse:close", (event) => {
     const source = event.target;
     if (!isStreamOf(source)) return;
@@ -233,7 +246,8 @@
     if (source instanceof Element && source.closest("#chat")) showComposerError(RECONNECTING);
   });
 
-  // The full page shows a new conversation's own URL once its first message is stored.
+  // The full page shows a new conversation's own URL as soon as the stream says it exists
+  // (the answer goes on in the server: a reload, or the URL in another tab, shows it).
   function rememberConversationUrl() {
     const field = document.getElementById("chat-conversation-field");
     const chat = document.getElementById("chat");
@@ -259,6 +273,7 @@
   document.addEventListener("htmx:after:sse:message", () => {
     const box = messagesBox();
     if (box && stickToBottom) box.scrollTop = box.scrollHeight;
+    rememberConversationUrl();
   });
 
   document.addEventListener("htmx:after:swap", (event) => {

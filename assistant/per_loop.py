@@ -30,6 +30,11 @@ class PerLoop(Generic[T]):
                 found = self._by_loop[loop] = self._factory()
             return found
 
+    def discard(self) -> T | None:
+        """The running loop's object, if it has one, forgotten: its owner closes it."""
+        with self._lock:
+            return self._by_loop.pop(asyncio.get_running_loop(), None)
+
     def clear(self) -> None:
         """Forget them all: the next use on each loop makes a new one."""
         with self._lock:

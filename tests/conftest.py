@@ -80,8 +80,13 @@ def superuser(db, django_user_model):
 @pytest.fixture
 async def close_orm_thread_connections() -> AsyncIterator[None]:
     """For async tests (pytest.mark.usefixtures): the async ORM's worker thread outlives the
-    test; its connection must not."""
+    test; its connection must not. Nor may the turns the test started, or the connections of
+    the turn channel its event loop made (on PostgreSQL, two per test otherwise)."""
+    from assistant import turn_channel, turn_tasks
+
     yield
+    await turn_tasks.wait_for_running()
+    await turn_channel.close_channel()
     await sync_to_async(connections.close_all)()
 
 

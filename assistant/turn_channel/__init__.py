@@ -59,6 +59,7 @@ __all__ = [
     "TurnChannelError",
     "TurnFinished",
     "TurnNotFound",
+    "close_channel",
     "configured_channel",
     "event_id_from_header",
     "finish",
@@ -99,6 +100,14 @@ _channels = PerLoop(configured_channel)
 def get_channel() -> TurnChannel:
     """The running event loop's channel (its connections belong to that loop)."""
     return _channels.get()
+
+
+async def close_channel() -> None:
+    """Close the running loop's channel, if it made one (its connections, its tasks): for an
+    event loop that ends before its process, a test's."""
+    channel = _channels.discard()
+    if channel is not None:
+        await channel.aclose()
 
 
 @receiver(setting_changed)

@@ -24,10 +24,10 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Iterator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from assistant import display, stream, turn_channel, usage
 from assistant.turn_types import Turn
@@ -35,6 +35,8 @@ from assistant.turn_types import Turn
 logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.025
+CHANNEL_RETRY_SECONDS = 60.0
+CHANNEL_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 # CHANNEL_FAILURE: the channel is the network (Redis, PostgreSQL), and its backends raise
 # their clients' errors (redis, psycopg) besides the channel's own. Whatever it raises, the
@@ -79,40 +81,42 @@ async def _run(turn: Turn) -> None:
     except asyncio.CancelledError:
         # The worker is shutting down: the loop stored the answer as interrupted; the
         # followers get it as stored.
-        publisher.put(await sync_to_async(_stored_fragment)(turn))
+        await _put_stored(publisher, turn)
         raise
     except Exception:  # the loop handles its own faults: this is a last resort
         logger.exception("Chat turn %s failed outside its loop", turn.key)
-        publisher.put(await sync_to_async(_stored_fragment)(turn))
+        await _put_stored(publisher, turn)
     finally:
-        await asyncio.shield(_finish(turn.key, publisher))
+        await asyncio.shield(_finish(publisher))
 
 
-def _stored_fragment(turn: Turn) -> str:
-    return stream.settled_fragment(display.stored_turn(turn.key, turn.user, turn.current))
-
-
-async def _finish(turn_key: str, publisher: _Publisher) -> None:
-    await publisher.close()
+async def _put_stored(publisher: _Publisher, turn: Turn) -> None:
+    """The turn's answers as stored, for its followers (not when the database is gone too)."""
     try:
-        await turn_channel.finish(turn_key)
-    except Exception:  # CHANNEL_FAILURE
-        logger.warning("Could not finish turn %s in the turn channel", turn_key, exc_info=True)
+        stored = await sync_to_async(display.stored_turn)(turn.key, turn.user, turn.current)
+    except DatabaseError:
+        return
+    publisher.put(stream.settled_fragment(stored))
+
+
+async def _finish(publisher: _Publisher) -> None:
+    await publisher.close()
     # The turn's database thread is shared by the process's turns and serves no request:
     # honour CONN_MAX_AGE (and drop a broken connection) here, as the end of a request does.
-    await sync_to_async(close_old_connections)()
+    with suppress(DatabaseError):
+        await sync_to_async(close_old_connections)()
 
 
 class _Publisher:
     """Publishes a turn's fragments in order, in a task of its own, joining what comes
-    within COALESCE_SECONDS of the last publish."""
+    within COALESCE_SECONDS of the last publish, then finishes the turn."""
 
     def __init__(self, turn_key: str) -> None:
         self._key = turn_key
         self._waiting: list[stream.Fragment] = []
         self._ready = asyncio.Event()
         self._closing = False
-        self._failed = False
+        self._failing_since: float | None = None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def put(self, fragment: stream.Fragment) -> None:
@@ -120,7 +124,7 @@ class _Publisher:
         self._ready.set()
 
     async def close(self) -> None:
-        """Publish what waits, then stop."""
+        """Publish what waits, then finish the turn in the channel."""
         self._closing = True
         self._ready.set()
         await self._task
@@ -131,20 +135,36 @@ class _Publisher:
             self._ready.clear()
             batch, self._waiting = self._waiting, []
             for payload in _joined(batch):
-                await self._publish(payload)
+                await self._send(payload)
             if self._closing and not self._waiting:
+                await self._send(None)
                 return
             await asyncio.sleep(COALESCE_SECONDS)
 
-    async def _publish(self, payload: str) -> None:
-        try:
-            await turn_channel.publish(self._key, payload)
-        except Exception:  # CHANNEL_FAILURE
-            # The turn goes on and its answer is stored; its followers see the final render
-            # of each step, or the stored answer when the channel is back.
-            if not self._failed:
-                logger.warning("Turn %s: publishing failed", self._key, exc_info=True)
-            self._failed = True
+    async def _send(self, payload: str | None) -> None:
+        """Publish the payload (None: finish the turn). While the channel fails (Redis or
+        PostgreSQL restarting), try again for up to CHANNEL_RETRY_SECONDS, in order, so that
+        followers get every event once it is back; past that, each event is tried once, and
+        followers fall back on the answer as stored."""
+        loop = asyncio.get_running_loop()
+        pauses = iter(CHANNEL_RETRY_PAUSES)
+        while True:
+            try:
+                if payload is None:
+                    await turn_channel.finish(self._key)
+                else:
+                    await turn_channel.publish(self._key, payload)
+            except Exception:  # CHANNEL_FAILURE
+                now = loop.time()
+                if self._failing_since is None:
+                    self._failing_since = now
+                    logger.warning("Turn %s: the turn channel failed", self._key, exc_info=True)
+                if now - self._failing_since >= CHANNEL_RETRY_SECONDS:
+                    return
+                await asyncio.sleep(next(pauses, CHANNEL_RETRY_PAUSES[-1]))
+            else:
+                self._failing_since = None
+                return
 
 
 def _joined(batch: list[stream.Fragment]) -> Iterator[str]:

@@ -202,6 +202,18 @@ def quiet(balanced: Balanced, *names: str) -> str:
     )
 
 
+async def ask(
+    chat: ChatClient, token: str, enough: Callable[[list[Event]], bool]
+) -> tuple[str, list[Event], StartedTurn]:
+    """Ask the question of `token` through the balancer and read its answer until `enough`,
+    then leave: the server that generates it, the events read, the turn."""
+    async with chat.send(question(token)) as response:
+        assert response.status_code == 200
+        generating = response.headers["X-Served-By"]
+        posted = await read_until(response, enough)
+    return generating, posted, started_turn(posted[0])
+
+
 # A turn followed through the other server -----------------------------------------------------
 
 
@@ -215,12 +227,10 @@ async def test_a_turn_started_through_one_server_is_followed_through_the_other_a
     token = new_token()
     full = answer_for(token, NORMAL.lines)
     async with ChatClient(balanced.url, seeded.sessions[0], seeded.model) as chat:
-        async with chat.send(question(token)) as response:
-            assert response.status_code == 200
-            generating = response.headers["X-Served-By"]
-            # A third of the answer on this page, then the user clicks to another page.
-            posted = await read_until(response, lambda got: len(text_of(got)) >= len(full) // 3)
-        turn = started_turn(posted[0])
+        # A third of the answer on this page, then the user clicks to another page.
+        generating, posted, turn = await ask(
+            chat, token, lambda got: len(text_of(got)) >= len(full) // 3
+        )
         other = other_than(generating)
 
         page = await chat.page(turn.conversation, pin=other)
@@ -244,7 +254,7 @@ async def test_a_turn_started_through_one_server_is_followed_through_the_other_a
             await finished(reader, "the end of the followed turn")
 
     assert followed[0].id == 1  # the replay starts at the turn's reset…
-    assert f'hx-target="#turn-{turn.key}-messages" hx-swap="innerHTML"' in followed[0].data
+    assert f'hx-target="#turn-{turn.key}-messages" hx-swap="innerHTML' in followed[0].data
     assert consecutive_ids(followed)  # …and misses nothing, twice nothing
     assert final_render(followed, turn, "complete")
     assert text_of(followed) == fake.answers[token] == full
@@ -267,11 +277,7 @@ async def test_stop_through_the_server_not_generating_ends_the_turn_for_every_fo
     token = new_token()
     full = answer_for(token, SLOW.lines)
     async with ChatClient(balanced.url, seeded.sessions[0], seeded.model) as chat:
-        async with chat.send(question(token)) as response:
-            assert response.status_code == 200
-            generating = response.headers["X-Served-By"]
-            posted = await read_until(response, lambda got: bool(text_of(got)))
-        turn = started_turn(posted[0])
+        generating, _, turn = await ask(chat, token, lambda got: bool(text_of(got)))
         other = other_than(generating)
 
         followers: dict[str, list[Event]] = {generating: [], other: []}
@@ -320,11 +326,7 @@ async def test_killing_the_generating_server_mid_turn_shows_interrupted_through_
     token = new_token()
     full = answer_for(token, SLOW.lines)
     async with ChatClient(balanced.url, seeded.sessions[0], seeded.model) as chat:
-        async with chat.send(question(token)) as response:
-            assert response.status_code == 200
-            generating = response.headers["X-Served-By"]
-            posted = await read_until(response, lambda got: bool(text_of(got)))
-        turn = started_turn(posted[0])
+        generating, _, turn = await ask(chat, token, lambda got: bool(text_of(got)))
         survivor = other_than(generating)
         await until(
             lambda: the_answer(balanced_database_url, turn).content, "the first progress save"

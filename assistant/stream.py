@@ -70,10 +70,6 @@ def chunk_html(chunk: Chunk) -> str:
     return head.replace("\x01", str(chunk.message_id)) + html.escape(chunk.text, quote=False) + tail
 
 
-def as_html(fragment: Fragment) -> str:
-    return chunk_html(fragment) if isinstance(fragment, Chunk) else fragment
-
-
 def turn_started_event(turn: Turn, page: dict[str, object]) -> bytes:
     """The first event of the response to the request that started the turn: the question,
     the turn's place on the page, and the follower that takes the turn over should this

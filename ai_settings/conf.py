@@ -14,6 +14,7 @@ come from django.conf.settings when first read and again after a `setting_change
     MAX_RUNNING_TURNS          3      answers one user may have being written at once
     TURN_HEARTBEAT_SECONDS     5.0    how often a running turn shows its worker is alive
     TURN_STALE_AFTER           30.0   seconds without that sign before a turn counts as lost
+    SYNC_THREADS               4      threads per process for the answers' database work
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RUNNING_TURNS": 3,
     "TURN_HEARTBEAT_SECONDS": 5.0,
     "TURN_STALE_AFTER": 30.0,
+    "SYNC_THREADS": 4,
 }
 
 
@@ -52,6 +54,7 @@ class AppSettings:
     MAX_RUNNING_TURNS: int
     TURN_HEARTBEAT_SECONDS: float
     TURN_STALE_AFTER: float
+    SYNC_THREADS: int
 
     def __init__(self, defaults: dict[str, Any]) -> None:
         self._defaults = defaults

@@ -38,6 +38,8 @@ class Failed:
 Item = Event | Failed | Signal
 """What the pump hands the loop: an adapter's event, END, STOP or a Failed."""
 
+FIRST_DELTA_HOPS = 3
+
 
 class EventPump:
     def __init__(self, events: AsyncGenerator[Event, None]) -> None:
@@ -56,10 +58,12 @@ class EventPump:
                 async for event in stream:
                     self._put(event)
                     if first:
-                        # Let the first delta be written before the rest of an already
-                        # buffered answer is decoded (time to first token).
+                        # Let the first delta reach the page before the rest of an already
+                        # buffered answer is decoded (time to first token): it passes through
+                        # FIRST_DELTA_HOPS tasks (the turn's loop, its publisher, a follower).
                         first = False
-                        await asyncio.sleep(0)
+                        for _ in range(FIRST_DELTA_HOPS):
+                            await asyncio.sleep(0)
         # An adapter yields its faults as ProviderError and never raises: whatever it raises is
         # a bug of ours. This is the boundary that hands it to the loop, which logs it with its
         # traceback and fails the step with a readable error. (A cancellation is not an

@@ -5,7 +5,7 @@ with its id, from the first (the turn's reset, which clears what the page showed
 from the one after `after` (a follower reconnecting with Last-Event-ID: no gap and no
 duplicate), to the end, then `stream.DONE`. `started(turn, page)` is the response to the
 request that started the turn: the question and the turn's place on the page first, then the
-same events.
+same events after the reset.
 
 When the events cannot be had (the turn expired, or was never published: the turn ran on a
 worker that was not configured with a shared channel), the follower sends the turn as stored
@@ -38,16 +38,17 @@ logger = logging.getLogger(__name__)
 
 
 async def started(
-    turn: Turn, page: dict[str, object], *, launch: bool = False
+    turn: Turn, page: dict[str, object], *, reset_id: int | None = None, launch: bool = False
 ) -> AsyncGenerator[bytes, None]:
-    """The response to the request that started the turn. With `launch`, the turn is started
-    here, when the response starts: under WSGI (Django's runserver, its sync test client) the
-    view's event loop ends with the view, and the turn must run on the one that serves the
-    response."""
+    """The response to the request that started the turn, whose reset has id `reset_id`
+    (the turn's place on the page shows the same: the events after it follow). With
+    `launch`, the turn is started here, when the response starts: under WSGI (Django's
+    runserver, its sync test client) the view's event loop ends with the view, and the turn
+    must run on the one that serves the response."""
     if launch:
-        await turn_tasks.launch(turn)
+        reset_id = await turn_tasks.launch(turn)
     yield stream.turn_started_event(turn, page)
-    async with aclosing(follow(turn.key, turn.user, turn.current)) as events:
+    async with aclosing(follow(turn.key, turn.user, turn.current, reset_id)) as events:
         async for event in events:
             yield event
 

@@ -11,11 +11,15 @@ turn in the channel, so that a follower that sees the end sees everything stored
 Every page that shows the turn follows it (assistant.turn_followers), the response to the
 request that started it included.
 
+The turn's synchronous work (the ORM) runs on the process's lanes (assistant.lanes), not on
+the one thread asgiref gives code outside requests: turns do not queue behind each other's
+queries.
+
 Publishing: the provider sends text in many small deltas, and every event costs a round trip
-to Redis or PostgreSQL and a swap in every follower's page. The first event goes at once
-(time to first token); after each publish, what the turn produced in the next
-COALESCE_SECONDS leaves together, a run of text chunks of one message as one event. The
-provider is read meanwhile: a slow channel never holds the turn up.
+to Redis or PostgreSQL. An event goes at once when nothing is being published; what the
+turn produces while a publish is under way leaves with the next one, a run of text chunks of
+one message as one event. So nothing waits on a timer, and a slow channel gets fewer,
+larger events. The provider is read meanwhile: a slow channel never holds the turn up.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
 
 from assistant import display, stream, turn_channel, usage
+from assistant.lanes import process_lanes
 from assistant.turn_types import Turn
 
 logger = logging.getLogger(__name__)
 
-COALESCE_SECONDS = 0.025
 CHANNEL_RETRY_SECONDS = 60.0
 CHANNEL_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -47,11 +51,12 @@ CHANNEL_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
 _running: set[asyncio.Task[None]] = set()
 
 
-async def launch(turn: Turn) -> None:
-    """Start running the turn; returns once it can be followed (its first event is
-    published)."""
+async def launch(turn: Turn) -> int | None:
+    """Start running the turn; returns once it can be followed, with the id of its first
+    event (None: the channel took none)."""
+    reset_id = None
     try:
-        await turn_channel.publish(turn.key, stream.reset_fragment(turn))
+        reset_id = await turn_channel.publish(turn.key, stream.reset_fragment(turn))
     except Exception:  # CHANNEL_FAILURE
         # The turn still runs and its answer is stored; its followers show it as stored.
         logger.warning("Turn %s: the turn channel took no events", turn.key, exc_info=True)
@@ -59,16 +64,22 @@ async def launch(turn: Turn) -> None:
     # turn may; the turn's synchronous work goes to asgiref's thread for work outside
     # requests.
     task = asyncio.get_running_loop().create_task(
-        _run(turn), name=f"chat turn {turn.key}", context=contextvars.Context()
+        _run_on_lane(turn), name=f"chat turn {turn.key}", context=contextvars.Context()
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
+    return reset_id
 
 
 async def wait_for_running() -> None:
     """Until every turn this process runs has ended (a server shutting down, a test)."""
     while _running:
         await asyncio.gather(*_running, return_exceptions=True)
+
+
+async def _run_on_lane(turn: Turn) -> None:
+    async with process_lanes().context():
+        await _run(turn)
 
 
 async def _run(turn: Turn) -> None:
@@ -109,7 +120,7 @@ async def _finish(publisher: _Publisher) -> None:
 
 class _Publisher:
     """Publishes a turn's fragments in order, in a task of its own, joining what comes
-    within COALESCE_SECONDS of the last publish, then finishes the turn."""
+    while a publish is under way, then finishes the turn."""
 
     def __init__(self, turn_key: str) -> None:
         self._key = turn_key
@@ -139,7 +150,6 @@ class _Publisher:
             if self._closing and not self._waiting:
                 await self._send(None)
                 return
-            await asyncio.sleep(COALESCE_SECONDS)
 
     async def _send(self, payload: str | None) -> None:
         """Publish the payload (None: finish the turn). While the channel fails (Redis or

@@ -202,8 +202,8 @@ async def _stream_turn(
     if isinstance(request, ASGIRequest):
         # Started now, on the server's event loop: it runs even if the client is gone
         # before the response starts.
-        await turn_tasks.launch(turn)
-        return _event_stream(turn_followers.started(turn, page))
+        reset_id = await turn_tasks.launch(turn)
+        return _event_stream(turn_followers.started(turn, page, reset_id=reset_id))
     return _event_stream(turn_followers.started(turn, page, launch=True))
 
 

@@ -7,11 +7,9 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.conf import settings
-
 from config.handler import get_asgi_application
 
-django_application = get_asgi_application(settings.SYNC_THREADS)
+django_application = get_asgi_application()
 
 from assistant.mcp.asgi import with_mcp  # noqa: E402  (needs Django set up first)
 

@@ -3,11 +3,11 @@
 Django's own handler gives every request a thread of its own for its synchronous code (ORM
 queries, sync middleware and views), and that thread opens a database connection and closes
 it when the request ends: a new thread and a new connection for every chat message, and one
-thread per open stream. Here a worker has SYNC_THREADS "lanes", each a single thread that
-keeps its database connection (CONN_MAX_AGE); every request runs its synchronous code on the
-lane with the fewest requests. One lane still runs one call at a time, as thread-sensitive
-code expects, and a worker holds at most SYNC_THREADS request connections however many
-answers are streaming. The price: a slow synchronous view (a usage report over a large
+thread per open stream. Here a worker has SYNC_THREADS "lanes" (assistant.lanes: the same
+that the answers being written use), each a single thread that keeps its database
+connection (CONN_MAX_AGE); every request runs its synchronous code on the lane with the
+fewest users. One lane still runs one call at a time, as thread-sensitive code expects, and
+a worker holds at most SYNC_THREADS connections however many answers are streaming. The price: a slow synchronous view (a usage report over a large
 ledger) holds its lane, and requests given that lane meanwhile wait for it.
 
 The handler also runs the event-loop versions of the stock middleware (LOOP_MIDDLEWARE).
@@ -16,16 +16,15 @@ The handler also runs the event-loop versions of the stock middleware (LOOP_MIDD
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import django
-from asgiref.sync import ThreadSensitiveContext
 from django.apps import apps
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+
+from assistant.lanes import Lanes, process_lanes
 
 # Each stock middleware that has an event-loop version (config/middleware.py): the handler
 # loads that version in its place. MIDDLEWARE keeps the stock paths, so Django's own checks
@@ -69,21 +68,10 @@ def _loop_versions_in_settings() -> Iterator[None]:
         settings.MIDDLEWARE = stock
 
 
-@dataclass(eq=False)
-class Lane:
-    executor: ThreadPoolExecutor
-    requests: int = field(default=0)
-
-
 class LanedASGIHandler(LoopMiddleware, ASGIHandler):
-    def __init__(self, threads: int) -> None:
+    def __init__(self, lanes: Lanes) -> None:
         super().__init__()
-        if threads < 1:
-            raise ValueError("SYNC_THREADS must be at least 1.")
-        self.lanes = [
-            Lane(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"django-sync-{number}"))
-            for number in range(1, threads + 1)
-        ]
+        self.lanes = lanes
 
     async def __call__(
         self,
@@ -93,16 +81,11 @@ class LanedASGIHandler(LoopMiddleware, ASGIHandler):
     ) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        lane = min(self.lanes, key=lambda lane: lane.requests)
-        lane.requests += 1
-        try:
-            async with ThreadSensitiveContext(executor=lane.executor):
-                await self.handle(scope, receive, send)
-        finally:
-            lane.requests -= 1
+        async with self.lanes.context():
+            await self.handle(scope, receive, send)
 
 
-def get_asgi_application(threads: int) -> LanedASGIHandler:
+def get_asgi_application() -> LanedASGIHandler:
     """django.core.asgi.get_asgi_application, with lanes and the event-loop middleware.
 
     Django is set up only if nothing did it before (a test run has): setting it up again would
@@ -110,4 +93,4 @@ def get_asgi_application(threads: int) -> LanedASGIHandler:
     one test, closed when that test ends)."""
     if not apps.ready:
         django.setup(set_prefix=False)
-    return LanedASGIHandler(threads)
+    return LanedASGIHandler(process_lanes())

@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from assistant.models import Conversation
+from assistant.lanes import Lanes
 from config.handler import LanedASGIHandler, get_asgi_application
 from tests.support.loop_client import async_client, both_middleware
 
@@ -48,7 +49,7 @@ async def _get(handler: LanedASGIHandler, path: str) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_requests_at_once_run_their_database_work_on_the_two_lanes():
-    handler = LanedASGIHandler(threads=2)
+    handler = LanedASGIHandler(Lanes(2, "django-sync"))
     threads: set[str] = set()
 
     def record(**kwargs) -> None:
@@ -62,7 +63,7 @@ def test_twenty_requests_at_once_run_their_database_work_on_the_two_lanes():
         statuses = asyncio.run(twenty())
     finally:
         request_started.disconnect(record)
-        for lane in handler.lanes:  # the lanes keep their connections; give them back
+        for lane in handler.lanes.lanes:  # the lanes keep their connections; give them back
             # `connection` is per thread: the lambda finds the lane's own, in the lane.
             lane.executor.submit(lambda: connection.close()).result()  # noqa: PLW0108
             lane.executor.shutdown()
@@ -75,13 +76,13 @@ def test_building_the_app_once_django_is_set_up_leaves_logging_as_it_was():
     """A test run (or any process that set Django up first) keeps its log handlers: setting
     Django up again would bind a new console handler to whatever sys.stderr is now."""
     handlers = list(logging.getLogger().handlers)
-    get_asgi_application(1)
+    get_asgi_application()
     assert logging.getLogger().handlers == handlers
 
 
 def test_a_worker_needs_at_least_one_lane():
-    with pytest.raises(ValueError, match="SYNC_THREADS"):
-        LanedASGIHandler(threads=0)
+    with pytest.raises(ValueError, match="at least one thread"):
+        Lanes(0, "django-sync")
 
 
 def adapted_middleware(handler_class, caplog) -> list[str]:
@@ -94,7 +95,7 @@ def adapted_middleware(handler_class, caplog) -> list[str]:
 
 def test_the_asgi_app_runs_every_middleware_on_the_event_loop(settings, caplog):
     settings.DEBUG = True
-    assert adapted_middleware(lambda: LanedASGIHandler(threads=1), caplog) == []
+    assert adapted_middleware(lambda: LanedASGIHandler(Lanes(1, "django-sync")), caplog) == []
     caplog.clear()
     # The stock chain, for contrast: WhiteNoise's middleware is sync-only.
     assert any("WhiteNoise" in message for message in adapted_middleware(ASGIHandler, caplog))
@@ -103,7 +104,7 @@ def test_the_asgi_app_runs_every_middleware_on_the_event_loop(settings, caplog):
 def test_settings_keep_the_stock_middleware_paths(settings):
     """The handler swaps the loop versions in only while it builds its chain."""
     before = list(settings.MIDDLEWARE)
-    LanedASGIHandler(threads=1)
+    LanedASGIHandler(Lanes(1, "django-sync"))
     assert settings.MIDDLEWARE == before  # noqa: SIM300 (a setting, not a constant)
     assert not [path for path in before if path.startswith("config.")]
 

@@ -112,7 +112,8 @@ def _profile(args: argparse.Namespace, env: environment.BenchEnvironment) -> Non
             env.child_env(), chunks=args.chunks, chunk_size=4, delay=args.delay))  # fmt: skip
         seed.configure_ai()
         provider = seed.compatible_providers(1, 1, [fake.url + "/v1"])[0]
-        users = seed.app_users(50)
+        # Enough users that none has more than MAX_RUNNING_TURNS answers being written at once.
+        users = seed.app_users(max(50, args.streams // 2))
         sessions = [seed.session_for(user) for user in users]
         per_user = args.streams // len(users) + 3
         conversations = seed.empty_conversations(users, per_user)

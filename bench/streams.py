@@ -190,12 +190,15 @@ async def chat_stream(
                 if until is not None and until.is_set():
                     break
         end = time.perf_counter()
-        if until is not None and until.is_set() and stop_url:
-            # The answer outlives the stream (a turn runs to its end): the user stops it, so
-            # that the next level starts on an idle worker.
-            await client.post(target.base_url + stop_url, headers=headers)
     except httpx.HTTPError as error:
         return reading.sample(started, time.perf_counter(), type(error).__name__)
+    if until is not None and until.is_set() and stop_url:
+        # The answer outlives the stream (a turn runs to its end): the user stops it, so
+        # that the next level starts on an idle worker.
+        try:
+            await client.post(target.base_url + stop_url, headers=headers)
+        except httpx.HTTPError as error:
+            return reading.sample(started, end, f"Stop: {type(error).__name__}")
     return reading.sample(started, end)
 
 

@@ -1,7 +1,8 @@
 """Following a running turn: what every page that shows it reads, as Server-Sent Events.
 
-`follow(turn_key, user, current, after)` relays the turn's events from the turn channel, each
-with its id, from the first (the turn's reset, which clears what the page showed of it) or
+`follow(turn_key, user, current, after)` relays the turn's events, each with its id: from
+this process's own copy when its event loop runs the turn (assistant.local_turns), else from
+the turn channel; from the first (the turn's reset, which clears what the page showed of it) or
 from the one after `after` (a follower reconnecting with Last-Event-ID: no gap and no
 duplicate), to the end, then `stream.DONE`. `started(turn, page)` is the response to the
 request that started the turn: the question and the turn's place on the page first, then the
@@ -29,7 +30,7 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError
 
 from ai_settings.current import CurrentSettings
-from assistant import display, heartbeat, stream, turn_channel, turn_tasks
+from assistant import display, heartbeat, local_turns, stream, turn_channel, turn_tasks
 from assistant.per_loop import PerLoop
 from assistant.turn_types import Turn
 from prompts.users import User
@@ -58,11 +59,19 @@ async def follow(
 ) -> AsyncGenerator[bytes, None]:
     """The turn's events after `after` (None: all of them), then DONE. The caller checked the
     turn is the user's."""
+    local = local_turns.running_here(turn_key)
     try:
-        with _lost.get().watching(turn_key, user, current):
-            async with aclosing(turn_channel.follow(turn_key, after)) as events:
+        if local is not None:
+            async with aclosing(local.follow(after)) as events:
                 async for event_id, payload in events:
                     yield stream.sse(payload, event_id)
+            if local.broken:
+                yield await _stored(turn_key, user, current)
+        else:
+            with _lost.get().watching(turn_key, user, current):
+                async with aclosing(turn_channel.follow(turn_key, after)) as events:
+                    async for event_id, payload in events:
+                        yield stream.sse(payload, event_id)
     except (turn_channel.TurnNotFound, turn_channel.ReplayUnavailable):
         yield await _stored(turn_key, user, current)
     except Exception:  # the channel's backends raise their clients' errors

@@ -33,7 +33,8 @@ from contextlib import aclosing, suppress
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
 
-from assistant import display, stream, turn_channel, usage
+from ai_settings.conf import app_settings
+from assistant import display, local_turns, stream, turn_channel, usage
 from assistant.lanes import process_lanes
 from assistant.turn_types import Turn
 
@@ -54,20 +55,31 @@ _running: set[asyncio.Task[None]] = set()
 async def launch(turn: Turn) -> int | None:
     """Start running the turn; returns once it can be followed, with the id of its first
     event (None: the channel took none)."""
-    reset_id = None
-    try:
-        reset_id = await turn_channel.publish(turn.key, stream.reset_fragment(turn))
-    except Exception:  # CHANNEL_FAILURE
-        # The turn still runs and its answer is stored; its followers show it as stored.
-        logger.warning("Turn %s: the turn channel took no events", turn.key, exc_info=True)
+    reset_published = asyncio.Event()
+    local = local_turns.start(turn.key, int(app_settings.TURN_CHANNEL_MAX_EVENTS))
     # A context of its own: the request's (its database thread, above all) ends before the
-    # turn may; the turn's synchronous work goes to asgiref's thread for work outside
-    # requests.
+    # turn may.
     task = asyncio.get_running_loop().create_task(
-        _run_on_lane(turn), name=f"chat turn {turn.key}", context=contextvars.Context()
+        _run_on_lane(turn, reset_published, local),
+        name=f"chat turn {turn.key}",
+        context=contextvars.Context(),
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
+    # Time to first token: the turn sends its provider request (two steps: its loop starts
+    # the step's event pump, the pump sends) before the page's fragments are rendered.
+    for _ in range(2):
+        await asyncio.sleep(0)
+    reset_id = None
+    try:
+        reset = stream.reset_fragment(turn)
+        reset_id = await turn_channel.publish(turn.key, reset)
+        local.add(reset_id, reset)
+    except Exception:  # CHANNEL_FAILURE
+        # The turn still runs and its answer is stored; its followers show it as stored.
+        logger.warning("Turn %s: the turn channel took no events", turn.key, exc_info=True)
+    finally:
+        reset_published.set()  # the turn's own events come after it
     return reset_id
 
 
@@ -77,13 +89,14 @@ async def wait_for_running() -> None:
         await asyncio.gather(*_running, return_exceptions=True)
 
 
-async def _run_on_lane(turn: Turn) -> None:
+async def _run_on_lane(
+    turn: Turn, reset_published: asyncio.Event, local: local_turns.LocalTurn
+) -> None:
     async with process_lanes().context():
-        await _run(turn)
+        await _run(turn, _Publisher(turn.key, reset_published, local))
 
 
-async def _run(turn: Turn) -> None:
-    publisher = _Publisher(turn.key)
+async def _run(turn: Turn, publisher: _Publisher) -> None:
     try:
         fragments = usage.releasing(turn.admission, stream.turn_fragments(turn))
         async with aclosing(fragments):
@@ -112,6 +125,7 @@ async def _put_stored(publisher: _Publisher, turn: Turn) -> None:
 
 async def _finish(publisher: _Publisher) -> None:
     await publisher.close()
+    publisher.forget()
     # The turn's database thread is shared by the process's turns and serves no request:
     # honour CONN_MAX_AGE (and drop a broken connection) here, as the end of a request does.
     with suppress(DatabaseError):
@@ -122,8 +136,12 @@ class _Publisher:
     """Publishes a turn's fragments in order, in a task of its own, joining what comes
     while a publish is under way, then finishes the turn."""
 
-    def __init__(self, turn_key: str) -> None:
+    def __init__(
+        self, turn_key: str, reset_published: asyncio.Event, local: local_turns.LocalTurn
+    ) -> None:
         self._key = turn_key
+        self._reset_published = reset_published
+        self._local = local
         self._waiting: list[stream.Fragment] = []
         self._ready = asyncio.Event()
         self._closing = False
@@ -140,7 +158,13 @@ class _Publisher:
         self._ready.set()
         await self._task
 
+    def forget(self) -> None:
+        """New followers here read the channel from now on."""
+        self._local.finish()
+        local_turns.end(self._key)
+
     async def _run(self) -> None:
+        await self._reset_published.wait()
         while True:
             await self._ready.wait()
             self._ready.clear()
@@ -152,24 +176,32 @@ class _Publisher:
                 return
 
     async def _send(self, payload: str | None) -> None:
-        """Publish the payload (None: finish the turn). While the channel fails (Redis or
-        PostgreSQL restarting), try again for up to CHANNEL_RETRY_SECONDS, in order, so that
-        followers get every event once it is back; past that, each event is tried once, and
-        followers fall back on the answer as stored."""
+        """Publish the payload (None: finish the turn), then hand it to this process's
+        followers. While the channel fails (Redis or PostgreSQL restarting), try again for up
+        to CHANNEL_RETRY_SECONDS, in order, so that followers get every event once it is back;
+        past that, each event is tried once, and followers fall back on the answer as
+        stored."""
         loop = asyncio.get_running_loop()
         pauses = iter(CHANNEL_RETRY_PAUSES)
         while True:
             try:
                 if payload is None:
                     await turn_channel.finish(self._key)
+                    self._local.finish()
                 else:
-                    await turn_channel.publish(self._key, payload)
+                    self._local.add(await turn_channel.publish(self._key, payload), payload)
+            except turn_channel.TurnFinished:
+                # Another process ended the turn (it took this worker for dead): what it
+                # published is the end; the followers here show the answer as stored.
+                self._local.finish(broken=True)
+                return
             except Exception:  # CHANNEL_FAILURE
                 now = loop.time()
                 if self._failing_since is None:
                     self._failing_since = now
                     logger.warning("Turn %s: the turn channel failed", self._key, exc_info=True)
                 if now - self._failing_since >= CHANNEL_RETRY_SECONDS:
+                    self._local.finish(broken=True)
                     return
                 await asyncio.sleep(next(pauses, CHANNEL_RETRY_PAUSES[-1]))
             else:

@@ -98,7 +98,11 @@ CSRF_TOKEN = "benchcsrftokenbenchcsrftoken0123"  # 32 characters: an unmasked CS
 def chat_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(120.0, connect=30.0, pool=None),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=2000),
+        # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) could close
+        # one as it is reused (a ReadError that is the bench's, not the app's).
+        limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=2000, keepalive_expiry=2.0
+        ),
     )
 
 

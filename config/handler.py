@@ -7,8 +7,9 @@ thread per open stream. Here a worker has SYNC_THREADS "lanes" (assistant.lanes:
 that the answers being written use), each a single thread that keeps its database
 connection (CONN_MAX_AGE); every request runs its synchronous code on the lane with the
 fewest users. One lane still runs one call at a time, as thread-sensitive code expects, and
-a worker holds at most SYNC_THREADS connections however many answers are streaming. The price: a slow synchronous view (a usage report over a large
-ledger) holds its lane, and requests given that lane meanwhile wait for it.
+a worker holds at most SYNC_THREADS connections however many answers are streaming. The
+price: a slow synchronous view (a usage report over a large ledger) holds its lane, and
+requests (and answers) given that lane meanwhile wait for it.
 
 The handler also runs the event-loop versions of the stock middleware (LOOP_MIDDLEWARE).
 """

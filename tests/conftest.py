@@ -4,6 +4,7 @@ async chat tests share (a local model on the fake, the ORM thread's connections 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -83,11 +84,15 @@ async def close_orm_thread_connections() -> AsyncIterator[None]:
     test; its connection must not. Nor may the turns the test started, or the connections of
     the turn channel its event loop made (on PostgreSQL, two per test otherwise)."""
     from assistant import turn_channel, turn_tasks
+    from assistant.lanes import process_lanes
 
     yield
     await turn_tasks.wait_for_running()
     await turn_channel.close_channel()
     await sync_to_async(connections.close_all)()
+    # The turns ran their queries on the process's lanes: each lane's connection is its own.
+    for lane in process_lanes().lanes:
+        await asyncio.wrap_future(lane.executor.submit(connections.close_all))
 
 
 @pytest.fixture

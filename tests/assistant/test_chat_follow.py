@@ -171,6 +171,63 @@ async def test_a_follower_that_reconnects_gets_the_rest_with_no_gap_and_no_dupli
     assert text == STORY
 
 
+def on_another_worker(user, work):
+    """`work(client)` on an event loop of its own, in another thread: to the turn channel a
+    worker of its own, whose followers read the channel (the worker running a turn gives its
+    own followers the events it published, assistant.local_turns)."""
+
+    async def run():
+        client = AsyncClient()
+        await client.aforce_login(user)
+        try:
+            return await work(client)
+        finally:
+            await turn_channel.close_channel()
+
+    return asyncio.to_thread(lambda: asyncio.run(run()))
+
+
+async def test_a_follower_on_another_worker_sees_the_same_answer(
+    client, local_model, fake_openai, app_user
+):
+    fake_openai.script(SLOW)
+    stream, _, answer = await start(client, local_model)
+    url = f"/assistant/turns/{answer.turn_key}/"
+
+    async def follow(other_client):
+        return await body_of(await other_client.get(url))
+
+    here, there = await asyncio.gather(
+        body_of(await client.get(url)), on_another_worker(app_user, follow)
+    )
+    assert here == there
+    assert appended_text(parse_events(there), answer.pk) == STORY
+    await stream.aclose()
+
+
+async def test_a_follower_that_reconnects_to_another_worker_gets_the_rest_with_no_gap(
+    client, local_model, fake_openai, app_user
+):
+    fake_openai.script(Reply(text=STORY, chunk_size=6, delay=0.03))
+    stream, before, answer = await start(client, local_model)
+    while before.count(TEXT_APPEND) < 3:
+        before += await anext(stream)
+    await stream.aclose()  # the connection to this worker drops
+    before_text = before.decode()
+    last_id = event_ids(before_text)[-1]
+    before_events = parse_events(before_text)[1:]  # after the question and the turn's place
+    url = f"/assistant/turns/{answer.turn_key}/"
+
+    async def reconnect(other_client):
+        return await body_of(await other_client.get(url, headers={"Last-Event-ID": str(last_id)}))
+
+    after = await on_another_worker(app_user, reconnect)
+
+    assert event_ids(after) == list(range(last_id + 1, last_id + 1 + len(event_ids(after))))
+    text = appended_text(before_events, answer.pk) + appended_text(parse_events(after), answer.pk)
+    assert text == STORY
+
+
 async def test_a_finished_turn_followed_later_is_replayed_to_its_end(
     client, local_model, fake_openai
 ):

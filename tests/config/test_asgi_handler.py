@@ -18,8 +18,8 @@ from django.middleware.csrf import get_token
 from django.test import Client
 from django.urls import reverse
 
-from assistant.models import Conversation
 from assistant.lanes import Lanes
+from assistant.models import Conversation
 from config.handler import LanedASGIHandler, get_asgi_application
 from tests.support.loop_client import async_client, both_middleware
 

@@ -34,6 +34,16 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
         database.setdefault("TEST", {})["NAME"] = str(Path(tempfile.gettempdir()) / name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """The tests' users get MD5 hashes, as Django's testing docs advise: PBKDF2's million
+    rounds cost about half a second for every user a test creates or signs in by password."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
     from ai_settings import current, redaction

@@ -82,7 +82,7 @@ async def test_a_message_reserves_its_own_size_and_the_models_max_output(
     client, local_model, fake_openai, settings
 ):
     await sync_to_async(configure)(settings=settings, daily_token_budget=1_000_000)
-    fake_openai.script(Reply(text="Done."))
+    fake_openai.script(Reply(text="Done, at last.", chunk_size=2, delay=0.1))
 
     response = await client.post(SEND, {"message": LARGE, "model": local_model})
 

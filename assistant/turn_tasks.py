@@ -126,8 +126,8 @@ async def _put_stored(publisher: _Publisher, turn: Turn) -> None:
 async def _finish(publisher: _Publisher) -> None:
     await publisher.close()
     publisher.forget()
-    # The turn's database thread is shared by the process's turns and serves no request:
-    # honour CONN_MAX_AGE (and drop a broken connection) here, as the end of a request does.
+    # The turn's lane has no request that ends with it: honour CONN_MAX_AGE (and drop a
+    # broken connection) here, as the end of a request does.
     with suppress(DatabaseError):
         await sync_to_async(close_old_connections)()
 

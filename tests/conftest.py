@@ -44,6 +44,17 @@ def _fast_password_hashing() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _lanes_disconnect_at_the_end() -> Iterator[None]:
+    """The lanes (assistant.lanes) keep their connections between tests; the test database
+    can only be dropped once they are closed."""
+    from assistant.lanes import process_lanes
+
+    yield
+    for lane in process_lanes().lanes:
+        lane.executor.submit(connections.close_all).result()
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
     from ai_settings import current, redaction

@@ -20,6 +20,8 @@ from assistant.turn_channel import ReplayUnavailable
 
 
 class LocalTurn:
+    """One turn's published events, kept on the event loop that runs it."""
+
     def __init__(self, max_events: int) -> None:
         self.loop = asyncio.get_running_loop()
         self.first = 0  # the id of events[0]
@@ -77,7 +79,7 @@ _turns: dict[str, LocalTurn] = {}
 
 
 def start(turn_key: str, max_events: int) -> LocalTurn:
-    turn = _turns[turn_key] = LocalTurn(max_events)
+    _turns[turn_key] = turn = LocalTurn(max_events)
     return turn
 
 

@@ -146,9 +146,23 @@ class _Publisher:
         self._ready = asyncio.Event()
         self._closing = False
         self._failing_since: float | None = None
+        self._sending = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def put(self, fragment: stream.Fragment) -> None:
+        if not (self._waiting or self._sending) and self._reset_published.is_set():
+            # Nothing before it to wait for: a channel that stores without waiting (in
+            # memory) takes it now, and this process's followers have it without the
+            # publisher's task in between.
+            payload = fragment if isinstance(fragment, str) else stream.chunk_html(fragment)
+            try:
+                event_id = turn_channel.publish_nowait(self._key, payload)
+            except turn_channel.TurnFinished:
+                self._local.finish(broken=True)
+                return
+            if event_id is not None:
+                self._local.add(event_id, payload)
+                return
         self._waiting.append(fragment)
         self._ready.set()
 
@@ -169,8 +183,10 @@ class _Publisher:
             await self._ready.wait()
             self._ready.clear()
             batch, self._waiting = self._waiting, []
+            self._sending = True
             for payload in _joined(batch):
                 await self._send(payload)
+            self._sending = False
             if self._closing and not self._waiting:
                 await self._send(None)
                 return

@@ -66,6 +66,7 @@ __all__ = [
     "follow",
     "get_channel",
     "publish",
+    "publish_nowait",
 ]
 
 
@@ -118,6 +119,10 @@ def _setting_changed(*, setting: str, **kwargs: Any) -> None:
 
 async def publish(turn_key: str, payload: str) -> int:
     return await get_channel().publish(turn_key, payload)
+
+
+def publish_nowait(turn_key: str, payload: str) -> int | None:
+    return get_channel().publish_nowait(turn_key, payload)
 
 
 async def finish(turn_key: str) -> None:

@@ -215,6 +215,11 @@ class TurnChannel(ABC):
             raise TurnFinished(f"Turn {turn_key!r} has finished; it takes no more events.")
         return event_id
 
+    def publish_nowait(self, turn_key: str, payload: str) -> int | None:
+        """publish() when the backend stores an event without waiting (in memory): its id;
+        None from the backends that must wait (use publish)."""
+        return None
+
     async def finish(self, turn_key: str) -> None:
         """Mark the end of the turn: its followers' iteration ends after its last event, and
         its events expire `retention` seconds later. Finishing twice does nothing more."""

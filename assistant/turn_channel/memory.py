@@ -17,7 +17,13 @@ from collections import OrderedDict
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from assistant.turn_channel.channel import Batch, TurnChannel, TurnNotFound
+from assistant.turn_channel.channel import (
+    Batch,
+    TurnChannel,
+    TurnFinished,
+    TurnNotFound,
+    check_key,
+)
 
 
 @dataclass(slots=True)
@@ -63,7 +69,17 @@ class MemoryChannel(TurnChannel):
         super().__init__(retention=retention, max_events=max_events, sweep_every=sweep_every)
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def publish_nowait(self, turn_key: str, payload: str) -> int | None:
+        check_key(turn_key)
+        event_id = self._append_now(turn_key, payload)
+        if event_id is None:
+            raise TurnFinished(f"Turn {turn_key!r} has finished; it takes no more events.")
+        return event_id
+
     async def _append(self, turn_key: str, payload: str | None) -> int | None:
+        return self._append_now(turn_key, payload)
+
+    def _append_now(self, turn_key: str, payload: str | None) -> int | None:
         now = time.monotonic()
         with _store.lock:
             turn = _store.live(turn_key, now)

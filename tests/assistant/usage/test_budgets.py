@@ -115,7 +115,7 @@ async def test_retry_reserves_the_estimate_of_its_own_request(
     client, local_model, fake_openai, settings
 ):
     await sync_to_async(configure)(settings=settings, daily_token_budget=1_000_000)
-    fake_openai.script(HttpError(400), Reply(text="Here it is."))
+    fake_openai.script(HttpError(400), Reply(text="Here it is.", chunk_size=2, delay=0.1))
     await read_events(await client.post(SEND, {"message": LARGE, "model": local_model}))
     failed = await Message.objects.aget(role="assistant")
 

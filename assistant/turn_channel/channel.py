@@ -69,6 +69,13 @@ def check_key(turn_key: object) -> None:
         raise ValueError(f"A turn key is a string of 1 to {KEY_LENGTH} characters.")
 
 
+def published(turn_key: str, event_id: int | None) -> int:
+    """The id a backend gave the event; TurnFinished when it took none (the turn had ended)."""
+    if event_id is None:
+        raise TurnFinished(f"Turn {turn_key!r} has finished; it takes no more events.")
+    return event_id
+
+
 def start_after(after: object) -> int:
     """The id a follower's `after` names, whatever its type says (None: 0, before the first)."""
     cursor = 0 if after is None else after
@@ -210,10 +217,7 @@ class TurnChannel(ABC):
         check_key(turn_key)
         if not isinstance(payload, str):
             raise TypeError("An event's payload is a string.")
-        event_id = await self._append(turn_key, payload)
-        if event_id is None:
-            raise TurnFinished(f"Turn {turn_key!r} has finished; it takes no more events.")
-        return event_id
+        return published(turn_key, await self._append(turn_key, payload))
 
     def publish_nowait(self, turn_key: str, payload: str) -> int | None:
         """publish() when the backend stores an event without waiting (in memory): its id;

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from assistant.turn_channel.channel import (
     Batch,
     TurnChannel,
-    TurnFinished,
     TurnNotFound,
     check_key,
+    published,
 )
 
 
@@ -71,10 +71,7 @@ class MemoryChannel(TurnChannel):
 
     def publish_nowait(self, turn_key: str, payload: str) -> int | None:
         check_key(turn_key)
-        event_id = self._append_now(turn_key, payload)
-        if event_id is None:
-            raise TurnFinished(f"Turn {turn_key!r} has finished; it takes no more events.")
-        return event_id
+        return published(turn_key, self._append_now(turn_key, payload))
 
     async def _append(self, turn_key: str, payload: str | None) -> int | None:
         return self._append_now(turn_key, payload)
